@@ -1,0 +1,165 @@
+/* diorama — the application API of libdiorama: plugin discovery and the registry, opening a backend by
+ * name, weights (safetensors files and sharded folders), the per-thread error message and logging.
+ *
+ * Applications include this header and link libdiorama; plugins never do (they get the host services
+ * of plugin.h instead). Every fallible call returns a dio_status and, on failure, leaves a message for
+ * dio_last_error() and its out-parameters untouched. Every destroy/close accepts NULL.
+ * Thread safety: a dio_context is built on one thread (create + load) and is then read-only, safe to
+ * share; dio_last_error() is per thread. */
+#ifndef DIORAMA_DIORAMA_H
+#define DIORAMA_DIORAMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "component.h"
+#include "ops.h"
+#include "plugin.h"
+#include "sampler.h"
+#include "status.h"
+#include "tensor.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define DIO_API __declspec(dllexport)
+#else
+#define DIO_API __attribute__((visibility("default")))
+#endif
+
+/* The calling thread's message for the last failure ("" when none). Valid until the thread's next
+ * diorama call. */
+DIO_API const char *dio_last_error(void);
+/* Sets the calling thread's message and returns `status` (what plugins reach via set_error). */
+DIO_API dio_status dio_set_error(dio_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+DIO_API void dio_clear_error(void);
+
+/* Logging. The level starts at WARN, or DEBUG when the environment has DIORAMA_DEBUG=1 (any value but
+ * "0"), or the level named by DIORAMA_LOG (error, warn, info, debug). Lines go to stderr. */
+DIO_API void dio_log_set_level(dio_log_level level);
+DIO_API dio_log_level dio_log_get_level(void);
+DIO_API void dio_log(dio_log_level level, const char *who, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The host service table libdiorama hands to plugins (also usable to drive a plugin by hand). */
+DIO_API const dio_host_services *dio_host_services_get(void);
+
+/* ---- plugins and the registry ---- */
+
+typedef struct dio_context dio_context;
+
+/* Where create() looks for plugins, in this order (a plugin name seen first wins; a later duplicate
+ * is refused and reported):
+ *   1. each directory in options.plugin_dirs (explicit);
+ *   2. each directory in DIORAMA_PLUGIN_PATH (':'-separated), unless options.no_env;
+ *   3. the directory of the running executable and its ../lib/diorama, unless options.no_default_dirs;
+ *   4. the install directory (<prefix>/lib/diorama), unless options.no_default_dirs.
+ * Files named libdio_NAME.so are candidates. A file that fails to load is recorded as
+ * refused with its reason; it never makes create() fail. */
+typedef struct dio_context_options {
+    uint32_t struct_size;
+    int32_t no_env;
+    int32_t no_default_dirs;
+    int32_t reserved0;
+    const char *const *plugin_dirs;
+    size_t n_plugin_dirs;
+} dio_context_options;
+
+/* options may be NULL (defaults). Caller destroys *out with dio_context_destroy. */
+DIO_API dio_status dio_context_create(const dio_context_options *options, dio_context **out);
+/* Unloads the plugins; every backend, component or sampler made from them must be gone. NULL ok. */
+DIO_API void dio_context_destroy(dio_context *ctx);
+/* Loads one more plugin file, or every candidate in a directory. Fails (and records the refusal)
+ * only for an explicit file that cannot be used. */
+DIO_API dio_status dio_context_load(dio_context *ctx, const char *path);
+
+typedef struct dio_plugin_info {
+    uint32_t struct_size;
+    int32_t accepted;   /* 1 loaded and registered, 0 refused */
+    int32_t kind;       /* dio_plugin_kind, 0 when refused before the descriptor was read */
+    uint32_t abi_min, abi_max, abi_agreed;
+    const char *path;
+    const char *name;    /* NULL when refused before the descriptor was read */
+    const char *version;
+    const char *license;
+    const char *description;
+    const char *refusal; /* why it was refused, NULL when accepted */
+    const dio_plugin_descriptor *descriptor; /* NULL when refused */
+} dio_plugin_info;
+
+/* Everything seen, accepted or refused, in discovery order. Strings live as long as the context. */
+DIO_API int32_t dio_context_plugin_count(const dio_context *ctx);
+DIO_API dio_status dio_context_plugin_at(const dio_context *ctx, int32_t index, dio_plugin_info *out);
+/* The accepted plugin of that kind and name; NOT_SUPPORTED naming the known ones when absent. */
+DIO_API dio_status dio_context_find(const dio_context *ctx, dio_plugin_kind kind, const char *name,
+                                    const dio_plugin_descriptor **out);
+
+/* ---- backends ---- */
+
+typedef struct dio_backend dio_backend;
+
+/* Opens backend `name`; NULL means $DIORAMA_BACKEND, else "cpu". Options go to the plugin's create.
+ * Close with dio_backend_close (NULL ok) before destroying the context. */
+DIO_API dio_status dio_backend_open(dio_context *ctx, const char *name, const dio_kv *options,
+                                    size_t n_options, dio_backend **out);
+DIO_API void dio_backend_close(dio_backend *backend);
+DIO_API const char *dio_backend_name(const dio_backend *backend);
+/* The table/context/device triple components take. The reference is valid while the backend is open. */
+DIO_API dio_backend_ref dio_backend_get_ref(const dio_backend *backend, int32_t device);
+/* The backend's default stream for device 0, created on open. */
+DIO_API dio_stream *dio_backend_default_stream(const dio_backend *backend);
+
+/* Asks the backend whether it runs `op` with activations of `dtype` (weights of matmul/conv in the
+ * same dtype), on a small canonical call of that op: DIO_OK or DIO_ERR_NOT_SUPPORTED (message says
+ * why). This is the support matrix `diorama ops` prints. */
+DIO_API dio_status dio_backend_probe_op(dio_backend *backend, int32_t op, int32_t dtype);
+
+/* ---- weights and tensor files ---- */
+
+typedef struct dio_weights dio_weights;
+
+/* Opens a .safetensors file, a *.safetensors.index.json, or a directory holding exactly one of
+ * those. Files are mmap'd read-only; every header offset is checked against the file size before any
+ * tensor is exposed. BAD_FORMAT / IO name the file and the tensor. Close with dio_weights_close. */
+DIO_API dio_status dio_weights_open(const char *path, dio_weights **out);
+DIO_API void dio_weights_close(dio_weights *weights);
+DIO_API int64_t dio_weights_count(const dio_weights *weights);
+/* Sorted by name. *name stays valid until close. */
+DIO_API dio_status dio_weights_at(const dio_weights *weights, int64_t index, const char **name,
+                                  dio_weight_info *info);
+/* INVALID_ARGUMENT naming the tensor and the file when absent. */
+DIO_API dio_status dio_weights_find(const dio_weights *weights, const char *name, dio_weight_info *info);
+/* The metadata value for `key` of the (first) file's "__metadata__", or NULL. */
+DIO_API const char *dio_weights_metadata(const dio_weights *weights, const char *key);
+/* A weight source view for components; valid until close. */
+DIO_API const dio_weight_source *dio_weights_source(const dio_weights *weights);
+
+/* One tensor to write: host memory, contiguous row-major. */
+typedef struct dio_named_tensor {
+    const char *name;
+    int32_t dtype;
+    int32_t ndim;
+    int64_t shape[DIO_MAX_DIMS];
+    const void *data;
+} dio_named_tensor;
+
+/* Writes a safetensors file atomically: to a temporary file beside `path`, then renamed, so a failure
+ * never leaves a half-written file under the final name. Tensors are stored in the given order. */
+DIO_API dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tensors, size_t n,
+                                         const dio_kv *metadata, size_t n_metadata);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
