@@ -1,1 +1,447 @@
-/* placeholder: being written */
+/* libdiorama — plugin discovery, ABI negotiation and the registry.
+ *
+ * Design (after the Vulkan loader's negotiation and GStreamer's descriptors): a plugin exports one
+ * symbol; the host passes its ABI range and service table and gets back a descriptor, which it checks
+ * completely before registering anything — struct sizes, the range overlap, the name, the kind's table
+ * and its required slots, duplicates. Every refusal is recorded with its reason and the file, so
+ * `diorama plugins` can say exactly why something was not used; a refused plugin never fails the
+ * context. Libraries are opened RTLD_LOCAL so two plugins cannot see each other's symbols. Directory
+ * scans are sorted so the first-found-wins rule is deterministic. */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "context_internal.h"
+
+#ifndef DIO_INSTALL_PLUGIN_DIR
+#define DIO_INSTALL_PLUGIN_DIR "/usr/local/lib/diorama"
+#endif
+
+/* The smallest tables ABI 1.0 allows (everything up to the last 1.0 field). */
+#define DIO_DESCRIPTOR_SIZE_1_0 (offsetof(dio_plugin_descriptor, sampler) + sizeof(void *))
+#define DIO_BACKEND_IFACE_SIZE_1_0 (offsetof(dio_backend_iface, ops) + sizeof(void *))
+#define DIO_COMPONENT_IFACE_SIZE_1_0 (offsetof(dio_component_iface, run) + sizeof(void *))
+#define DIO_SAMPLER_IFACE_SIZE_1_0 (offsetof(dio_sampler_iface, step) + sizeof(void *))
+
+static const char *kind_name(int32_t kind)
+{
+    switch (kind) {
+    case DIO_PLUGIN_BACKEND: return "backend";
+    case DIO_PLUGIN_COMPONENT: return "component";
+    case DIO_PLUGIN_SAMPLER: return "sampler";
+    default: return "unknown";
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void record_free(dio_plugin_record *r)
+{
+    free(r->path);
+    free(r->refusal);
+    free(r->name);
+    free(r->version);
+    free(r->license);
+    free(r->description);
+}
+
+static dio_plugin_record *record_push(dio_context *ctx, const char *path)
+{
+    dio_plugin_record *r;
+    if (ctx->n_records == ctx->cap_records) {
+        int32_t cap = ctx->cap_records ? ctx->cap_records * 2 : 16;
+        dio_plugin_record *grown = realloc(ctx->records, (size_t)cap * sizeof(*grown));
+        if (!grown) return NULL;
+        ctx->records = grown;
+        ctx->cap_records = cap;
+    }
+    r = &ctx->records[ctx->n_records];
+    memset(r, 0, sizeof(*r));
+    r->path = strdup(path);
+    if (!r->path) return NULL;
+    ctx->n_records++;
+    return r;
+}
+
+/* Formats an ABI range as "[1.0, 1.2]". */
+static void format_range(char *buf, size_t n, uint32_t lo, uint32_t hi)
+{
+    snprintf(buf, n, "[%u.%u, %u.%u]", DIO_ABI_MAJOR(lo), DIO_ABI_MINOR(lo), DIO_ABI_MAJOR(hi), DIO_ABI_MINOR(hi));
+}
+
+static int valid_plugin_name(const char *s)
+{
+    size_t n = 0;
+    if (!s || !s[0]) return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) return 0;
+        if (n >= 63) return 0;
+    }
+    return 1;
+}
+
+/* Checks the table of the descriptor's kind; writes the reason into why on failure. */
+static int check_kind_table(const dio_plugin_descriptor *d, uint32_t dsize, char *why, size_t n)
+{
+#define FIELD_FITS(field) (dsize >= offsetof(dio_plugin_descriptor, field) + sizeof(void *))
+    switch (d->kind) {
+    case DIO_PLUGIN_BACKEND: {
+        const dio_backend_iface *b = FIELD_FITS(backend) ? d->backend : NULL;
+        if (!b) return snprintf(why, n, "bad descriptor: kind backend without a backend table"), 0;
+        if (b->struct_size < DIO_BACKEND_IFACE_SIZE_1_0)
+            return snprintf(why, n, "bad descriptor: backend table struct_size %u is smaller than the %zu bytes of ABI 1.0",
+                            b->struct_size, (size_t)DIO_BACKEND_IFACE_SIZE_1_0), 0;
+        if (!b->create || !b->destroy || !b->device_count || !b->device_props || !b->buffer_alloc ||
+            !b->buffer_from_host || !b->buffer_free || !b->buffer_size || !b->buffer_device ||
+            !b->buffer_host_ptr || !b->buffer_upload || !b->buffer_download || !b->buffer_copy ||
+            !b->stream_create || !b->stream_destroy || !b->stream_sync || !b->supports_op || !b->ops)
+            return snprintf(why, n, "bad descriptor: the backend table leaves a required function NULL"), 0;
+        return 1;
+    }
+    case DIO_PLUGIN_COMPONENT: {
+        const dio_component_iface *c = FIELD_FITS(component) ? d->component : NULL;
+        if (!c) return snprintf(why, n, "bad descriptor: kind component without a component table"), 0;
+        if (c->struct_size < DIO_COMPONENT_IFACE_SIZE_1_0)
+            return snprintf(why, n, "bad descriptor: component table struct_size %u is smaller than the %zu bytes of ABI 1.0",
+                            c->struct_size, (size_t)DIO_COMPONENT_IFACE_SIZE_1_0), 0;
+        if (!c->create || !c->destroy || !c->output_shapes || !c->run || c->n_inputs < 0 || c->n_outputs < 0 ||
+            c->n_params < 0 || (c->n_inputs && !c->inputs) || (c->n_outputs && !c->outputs) ||
+            (c->n_params && !c->params))
+            return snprintf(why, n, "bad descriptor: the component table is incomplete (NULL function or port list)"), 0;
+        return 1;
+    }
+    case DIO_PLUGIN_SAMPLER: {
+        const dio_sampler_iface *s = FIELD_FITS(sampler) ? d->sampler : NULL;
+        if (!s) return snprintf(why, n, "bad descriptor: kind sampler without a sampler table"), 0;
+        if (s->struct_size < DIO_SAMPLER_IFACE_SIZE_1_0)
+            return snprintf(why, n, "bad descriptor: sampler table struct_size %u is smaller than the %zu bytes of ABI 1.0",
+                            s->struct_size, (size_t)DIO_SAMPLER_IFACE_SIZE_1_0), 0;
+        if (!s->create || !s->destroy || !s->num_steps || !s->schedule || !s->step || s->n_params < 0 ||
+            (s->n_params && !s->params))
+            return snprintf(why, n, "bad descriptor: the sampler table is incomplete"), 0;
+        return 1;
+    }
+    default:
+        return snprintf(why, n, "bad descriptor: unknown plugin kind %u", d->kind), 0;
+    }
+#undef FIELD_FITS
+}
+
+static const dio_plugin_record *find_accepted(const dio_context *ctx, int32_t kind, const char *name)
+{
+    for (int32_t i = 0; i < ctx->n_records; i++) {
+        const dio_plugin_record *r = &ctx->records[i];
+        if (!r->refusal && r->kind == kind && r->name && strcmp(r->name, name) == 0) return r;
+    }
+    return NULL;
+}
+
+static int already_seen(const dio_context *ctx, const char *path)
+{
+    for (int32_t i = 0; i < ctx->n_records; i++)
+        if (strcmp(ctx->records[i].path, path) == 0) return 1;
+    return 0;
+}
+
+/* Loads one file. Returns DIO_OK when accepted; otherwise the refusal's status (the record keeps the
+ * reason and dio_last_error() says it too). */
+static dio_status load_file(dio_context *ctx, const char *path)
+{
+    char resolved[PATH_MAX];
+    char why[1024], host_range[48], plugin_range[48];
+    dio_status st = DIO_ERR_BAD_FORMAT;
+    dio_plugin_record *r;
+    void *handle = NULL;
+    dio_plugin_entry_fn entry;
+    const dio_plugin_descriptor *d = NULL;
+    dio_host_info info;
+    uint32_t dsize;
+    const char *use_path = realpath(path, resolved) ? resolved : path;
+
+    if (already_seen(ctx, use_path)) return DIO_OK;
+    r = record_push(ctx, use_path);
+    if (!r) return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "out of memory loading plugin %s", path);
+    why[0] = 0;
+
+    dlerror();
+    handle = dlopen(use_path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *e = dlerror();
+        snprintf(why, sizeof(why), "cannot be loaded: %s", e ? e : "unknown dlopen error");
+        st = DIO_ERR_IO;
+        goto refuse;
+    }
+    *(void **)&entry = dlsym(handle, DIO_PLUGIN_ENTRY_NAME);
+    if (!entry) {
+        snprintf(why, sizeof(why), "no entry symbol %s (not a diorama plugin)", DIO_PLUGIN_ENTRY_NAME);
+        goto refuse;
+    }
+    memset(&info, 0, sizeof(info));
+    info.struct_size = sizeof(info);
+    info.abi_min = DIO_ABI_VERSION_MIN;
+    info.abi_max = DIO_ABI_VERSION;
+    info.services = dio_host_services_get();
+    info.plugin_path = use_path;
+    dio_clear_error();
+    st = entry(&info, &d);
+    if (st != DIO_OK) {
+        snprintf(why, sizeof(why), "its entry refused to load (%s): %s", dio_status_name(st), dio_last_error());
+        if (st != DIO_ERR_ABI_MISMATCH) st = DIO_ERR_BAD_FORMAT;
+        goto refuse;
+    }
+    st = DIO_ERR_BAD_FORMAT;
+    if (!d) {
+        snprintf(why, sizeof(why), "bad descriptor: the entry returned OK but no descriptor");
+        goto refuse;
+    }
+    dsize = d->struct_size;
+    if (dsize < offsetof(dio_plugin_descriptor, name) + sizeof(void *)) {
+        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is too small to hold a name", dsize);
+        goto refuse;
+    }
+    r->kind = (int32_t)d->kind;
+    r->abi_min = d->abi_min;
+    r->abi_max = d->abi_max;
+    r->name = dup_or_null(valid_plugin_name(d->name) ? d->name : NULL);
+    format_range(host_range, sizeof(host_range), DIO_ABI_VERSION_MIN, DIO_ABI_VERSION);
+    format_range(plugin_range, sizeof(plugin_range), d->abi_min, d->abi_max);
+    if (d->abi_min > d->abi_max) {
+        snprintf(why, sizeof(why), "bad descriptor: ABI range %s is empty", plugin_range);
+        goto refuse;
+    }
+    if (d->abi_max < DIO_ABI_VERSION_MIN || d->abi_min > DIO_ABI_VERSION) {
+        snprintf(why, sizeof(why), "ABI mismatch: the plugin speaks %s, this host speaks %s", plugin_range,
+                 host_range);
+        st = DIO_ERR_ABI_MISMATCH;
+        goto refuse;
+    }
+    if (dsize < DIO_DESCRIPTOR_SIZE_1_0) {
+        /* Every 1.0 field is needed to know the kind's table; a smaller one is malformed, not older. */
+        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is smaller than the %zu bytes of ABI 1.0", dsize,
+                 (size_t)DIO_DESCRIPTOR_SIZE_1_0);
+        goto refuse;
+    }
+    if (!valid_plugin_name(d->name)) {
+        snprintf(why, sizeof(why), "bad descriptor: name \"%s\" is not [a-z0-9_.-]{1,63}", d->name ? d->name : "(null)");
+        goto refuse;
+    }
+    if (!check_kind_table(d, dsize, why, sizeof(why))) goto refuse;
+    {
+        const dio_plugin_record *dup = find_accepted(ctx, r->kind, d->name);
+        if (dup) {
+            snprintf(why, sizeof(why), "duplicate: a %s named \"%s\" was already loaded from %s", kind_name(r->kind),
+                     d->name, dup->path);
+            st = DIO_ERR_INVALID_ARGUMENT;
+            goto refuse;
+        }
+    }
+    r->version = dup_or_null(d->version);
+    r->license = dup_or_null(d->license);
+    r->description = dup_or_null(d->description);
+    r->abi_agreed = d->abi_max < DIO_ABI_VERSION ? d->abi_max : DIO_ABI_VERSION;
+    r->handle = handle;
+    r->descriptor = d;
+    dio_log(DIO_LOG_INFO, "loader", "loaded %s %s %s from %s (ABI %s, agreed %u.%u)", kind_name(r->kind),
+            r->name, r->version ? r->version : "", use_path, plugin_range, DIO_ABI_MAJOR(r->abi_agreed),
+            DIO_ABI_MINOR(r->abi_agreed));
+    return DIO_OK;
+
+refuse:
+    r->refusal = strdup(why[0] ? why : "refused");
+    if (handle) dlclose(handle);
+    dio_log(DIO_LOG_INFO, "loader", "refused %s: %s", use_path, why);
+    return dio_set_error(st, "plugin %s refused: %s", use_path, why);
+}
+
+static int is_plugin_file_name(const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(name, "libdio_", 7) == 0 && n > 10 && strcmp(name + n - 3, ".so") == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Loads every candidate in a directory, sorted by name. A missing directory is not an error. */
+static dio_status load_dir(dio_context *ctx, const char *dir)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    dio_status st = DIO_OK;
+    if (!dp) {
+        dio_log(DIO_LOG_DEBUG, "loader", "plugin directory %s: %s", dir, strerror(errno));
+        return DIO_OK;
+    }
+    while ((e = readdir(dp)) != NULL) {
+        if (!is_plugin_file_name(e->d_name)) continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            char **g = realloc(names, c * sizeof(*g));
+            if (!g) goto oom;
+            names = g;
+            cap = c;
+        }
+        if (!(names[n] = strdup(e->d_name))) goto oom;
+        n++;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path)) continue;
+        (void)load_file(ctx, path); /* refusals are recorded; a scan never fails on them */
+    }
+    goto done;
+oom:
+    st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "out of memory scanning %s", dir);
+done:
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    closedir(dp);
+    return st;
+}
+
+static void load_path_list(dio_context *ctx, const char *list)
+{
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return;
+    for (char *tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+        if (tok[0]) (void)load_dir(ctx, tok);
+    free(copy);
+}
+
+static void load_default_dirs(dio_context *ctx)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        char *slash;
+        exe[n] = 0;
+        slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            (void)load_dir(ctx, exe);
+            snprintf(dir, sizeof(dir), "%s/../lib/diorama", exe);
+            (void)load_dir(ctx, dir);
+        }
+    }
+    (void)load_dir(ctx, DIO_INSTALL_PLUGIN_DIR);
+}
+
+dio_status dio_context_create(const dio_context_options *options, dio_context **out)
+{
+    dio_context *ctx;
+    dio_context_options opt;
+    const char *env;
+    if (!out) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_create: out is NULL");
+    memset(&opt, 0, sizeof(opt));
+    if (options) memcpy(&opt, options, options->struct_size < sizeof(opt) ? options->struct_size : sizeof(opt));
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx) return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "out of memory creating a context");
+    atomic_init(&ctx->live_objects, 0);
+    for (size_t i = 0; i < opt.n_plugin_dirs && opt.plugin_dirs; i++)
+        if (opt.plugin_dirs[i]) (void)load_dir(ctx, opt.plugin_dirs[i]);
+    if (!opt.no_env && (env = getenv("DIORAMA_PLUGIN_PATH")) != NULL) load_path_list(ctx, env);
+    if (!opt.no_default_dirs) load_default_dirs(ctx);
+    dio_clear_error();
+    *out = ctx;
+    return DIO_OK;
+}
+
+void dio_context_destroy(dio_context *ctx)
+{
+    int live;
+    if (!ctx) return;
+    live = atomic_load(&ctx->live_objects);
+    if (live > 0)
+        dio_log(DIO_LOG_ERROR, "loader",
+                "context destroyed with %d live objects: their plugins stay loaded (a leak, not a crash)", live);
+    for (int32_t i = 0; i < ctx->n_records; i++) {
+        if (ctx->records[i].handle && live == 0) dlclose(ctx->records[i].handle);
+        record_free(&ctx->records[i]);
+    }
+    free(ctx->records);
+    free(ctx);
+}
+
+dio_status dio_context_load(dio_context *ctx, const char *path)
+{
+    struct stat sb;
+    if (!ctx || !path) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_load: NULL argument");
+    if (stat(path, &sb) != 0)
+        return dio_set_error(DIO_ERR_IO, "plugin path %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return load_dir(ctx, path);
+    return load_file(ctx, path);
+}
+
+int32_t dio_context_plugin_count(const dio_context *ctx)
+{
+    return ctx ? ctx->n_records : 0;
+}
+
+dio_status dio_context_plugin_at(const dio_context *ctx, int32_t index, dio_plugin_info *out)
+{
+    dio_plugin_info info;
+    const dio_plugin_record *r;
+    if (!ctx || !out || index < 0 || index >= ctx->n_records)
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_plugin_at: bad argument or index %d", index);
+    r = &ctx->records[index];
+    memset(&info, 0, sizeof(info));
+    info.struct_size = sizeof(info);
+    info.accepted = r->refusal ? 0 : 1;
+    info.kind = r->kind;
+    info.abi_min = r->abi_min;
+    info.abi_max = r->abi_max;
+    info.abi_agreed = r->abi_agreed;
+    info.path = r->path;
+    info.name = r->name;
+    info.version = r->version;
+    info.license = r->license;
+    info.description = r->description;
+    info.refusal = r->refusal;
+    info.descriptor = r->descriptor;
+    {
+        uint32_t n = out->struct_size && out->struct_size < sizeof(info) ? out->struct_size : (uint32_t)sizeof(info);
+        memcpy(out, &info, n);
+        out->struct_size = n;
+    }
+    return DIO_OK;
+}
+
+dio_status dio_context_find(const dio_context *ctx, dio_plugin_kind kind, const char *name,
+                            const dio_plugin_descriptor **out)
+{
+    const dio_plugin_record *r;
+    char known[512], refused[1024];
+    size_t kn = 0, rn = 0;
+    if (!ctx || !name || !out) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_find: NULL argument");
+    r = find_accepted(ctx, (int32_t)kind, name);
+    if (r) {
+        *out = r->descriptor;
+        return DIO_OK;
+    }
+    known[0] = refused[0] = 0;
+    for (int32_t i = 0; i < ctx->n_records; i++) {
+        const dio_plugin_record *x = &ctx->records[i];
+        if (!x->refusal && x->kind == (int32_t)kind && kn < sizeof(known))
+            kn += (size_t)snprintf(known + kn, sizeof(known) - kn, "%s%s", kn ? ", " : "", x->name);
+        else if (x->refusal && (!x->name || strcmp(x->name, name) == 0 || strstr(x->path, name)) && rn < sizeof(refused))
+            rn += (size_t)snprintf(refused + rn, sizeof(refused) - rn, "; %s was refused: %s", x->path, x->refusal);
+    }
+    return dio_set_error(DIO_ERR_NOT_SUPPORTED, "no %s plugin named \"%s\" (available: %s)%s", kind_name((int32_t)kind),
+                         name, kn ? known : "none", refused);
+}
