@@ -125,6 +125,30 @@ DIO_API dio_stream *dio_backend_default_stream(const dio_backend *backend);
  * why). This is the support matrix `diorama ops` prints. */
 DIO_API dio_status dio_backend_probe_op(dio_backend *backend, int32_t op, int32_t dtype);
 
+/* ---- components ---- */
+
+typedef struct dio_component dio_component;
+typedef struct dio_weights dio_weights; /* see "weights and tensor files" below */
+
+/* Checks `params` against the descriptors: every key known, every value of its type and inside its
+ * range or choices. INVALID_ARGUMENT naming `who`, the key and the rule otherwise. */
+DIO_API dio_status dio_params_validate(const char *who, const dio_param_desc *descs, int32_t n_descs,
+                                       const dio_kv *params, size_t n_params);
+
+/* Creates component `name` on `backend` from `weights` (NULL for weight-free components) and params
+ * (validated first). Destroy with dio_component_destroy (NULL ok) before closing the backend, the
+ * weights or the context. */
+DIO_API dio_status dio_component_create(dio_context *ctx, dio_backend *backend, const char *name,
+                                        const dio_weights *weights, const dio_kv *params, size_t n_params,
+                                        dio_component **out);
+DIO_API void dio_component_destroy(dio_component *component);
+DIO_API const dio_component_iface *dio_component_get_iface(const dio_component *component);
+/* Port-order inputs (NULL for absent optional ones); see dio_component_iface. */
+DIO_API dio_status dio_component_output_shapes(dio_component *component, const dio_tensor *const *inputs,
+                                               dio_tensor *outputs);
+DIO_API dio_status dio_component_run(dio_component *component, const dio_tensor *const *inputs,
+                                     const dio_tensor *const *outputs);
+
 /* ---- weights and tensor files ---- */
 
 typedef struct dio_weights dio_weights;
