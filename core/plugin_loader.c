@@ -142,7 +142,7 @@ static const dio_plugin_record *find_accepted(const dio_context *ctx, int32_t ki
 {
     for (int32_t i = 0; i < ctx->n_records; i++) {
         const dio_plugin_record *r = &ctx->records[i];
-        if (!r->refusal && r->kind == kind && r->name && strcmp(r->name, name) == 0) return r;
+        if (r->descriptor && r->kind == kind && strcmp(r->name, name) == 0) return r;
     }
     return NULL;
 }
@@ -220,7 +220,7 @@ static dio_status load_file(dio_context *ctx, const char *path)
         snprintf(why, sizeof(why), "bad descriptor: ABI range %s is empty", plugin_range);
         goto refuse;
     }
-    if (d->abi_max < DIO_ABI_VERSION_MIN || d->abi_min > DIO_ABI_VERSION) {
+    if (!dio_abi_negotiate(DIO_ABI_VERSION_MIN, DIO_ABI_VERSION, d->abi_min, d->abi_max, &r->abi_agreed)) {
         snprintf(why, sizeof(why), "ABI mismatch: the plugin speaks %s, this host speaks %s", plugin_range,
                  host_range);
         st = DIO_ERR_ABI_MISMATCH;
@@ -249,7 +249,6 @@ static dio_status load_file(dio_context *ctx, const char *path)
     r->version = dup_or_null(d->version);
     r->license = dup_or_null(d->license);
     r->description = dup_or_null(d->description);
-    r->abi_agreed = d->abi_max < DIO_ABI_VERSION ? d->abi_max : DIO_ABI_VERSION;
     r->handle = handle;
     r->descriptor = d;
     dio_log(DIO_LOG_INFO, "loader", "loaded %s %s %s from %s (ABI %s, agreed %u.%u)", kind_name(r->kind),
@@ -259,6 +258,7 @@ static dio_status load_file(dio_context *ctx, const char *path)
 
 refuse:
     r->refusal = strdup(why[0] ? why : "refused");
+    r->abi_agreed = 0;
     if (handle) dlclose(handle);
     dio_log(DIO_LOG_INFO, "loader", "refused %s: %s", use_path, why);
     return dio_set_error(st, "plugin %s refused: %s", use_path, why);
@@ -437,9 +437,10 @@ dio_status dio_context_find(const dio_context *ctx, dio_plugin_kind kind, const 
     known[0] = refused[0] = 0;
     for (int32_t i = 0; i < ctx->n_records; i++) {
         const dio_plugin_record *x = &ctx->records[i];
-        if (!x->refusal && x->kind == (int32_t)kind && kn < sizeof(known))
+        if (x->descriptor && x->kind == (int32_t)kind && kn < sizeof(known))
             kn += (size_t)snprintf(known + kn, sizeof(known) - kn, "%s%s", kn ? ", " : "", x->name);
-        else if (x->refusal && (!x->name || strcmp(x->name, name) == 0 || strstr(x->path, name)) && rn < sizeof(refused))
+        else if (x->refusal && ((x->name && strcmp(x->name, name) == 0) || strstr(x->path, name)) &&
+                 rn < sizeof(refused))
             rn += (size_t)snprintf(refused + rn, sizeof(refused) - rn, "; %s was refused: %s", x->path, x->refusal);
     }
     return dio_set_error(DIO_ERR_NOT_SUPPORTED, "no %s plugin named \"%s\" (available: %s)%s", kind_name((int32_t)kind),

@@ -143,7 +143,8 @@ typedef struct dio_backend_iface {
     int32_t (*buffer_device)(void *ctx, const dio_buffer *buffer);
     /* Host address of the buffer's byte 0, or NULL when the buffer is not host-visible. */
     void *(*buffer_host_ptr)(void *ctx, dio_buffer *buffer);
-    /* Transfers are ordered on `stream`; the host memory must stay valid until stream_sync. */
+    /* Transfers are ordered on `stream`; the host memory must stay valid until stream_sync. With
+     * stream NULL the transfer is synchronous: complete when the call returns (weight loading). */
     dio_status (*buffer_upload)(void *ctx, dio_stream *stream, dio_buffer *dst, uint64_t dst_offset,
                                 const void *src, uint64_t size);
     dio_status (*buffer_download)(void *ctx, dio_stream *stream, dio_buffer *src, uint64_t src_offset,

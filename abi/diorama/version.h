@@ -22,6 +22,19 @@
 /* The oldest ABI a host built from these headers still accepts from a plugin. */
 #define DIO_ABI_VERSION_MIN DIO_ABI_MAKE(1, 0)
 
+/* The negotiation rule, shared by the host and any plugin that wants to check for itself: 1 and the
+ * agreed version when the ranges [a_min, a_max] and [b_min, b_max] overlap, 0 otherwise (an empty range
+ * never meets anything). The agreed version is the newest both speak. */
+static inline int dio_abi_negotiate(uint32_t a_min, uint32_t a_max, uint32_t b_min, uint32_t b_max,
+                                    uint32_t *agreed)
+{
+    uint32_t hi = a_max < b_max ? a_max : b_max;
+    uint32_t lo = a_min > b_min ? a_min : b_min;
+    if (a_min > a_max || b_min > b_max || lo > hi) return 0;
+    if (agreed) *agreed = hi;
+    return 1;
+}
+
 /* The product version (of libdiorama and the bundled plugins). */
 #define DIO_VERSION_MAJOR 0
 #define DIO_VERSION_MINOR 1
