@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages diorama builds against (ARCHITECTURE.md §6), only those missing.
+# Runs apt-get as root, or through sudo when not root.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libcjson-dev libdnnl-dev libwebp-dev libavcodec-dev libavformat-dev
+      libswscale-dev libavutil-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
