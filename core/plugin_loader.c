@@ -6,7 +6,8 @@
  * and its required slots, duplicates. Every refusal is recorded with its reason and the file, so
  * `diorama plugins` can say exactly why something was not used; a refused plugin never fails the
  * context. Libraries are opened RTLD_LOCAL so two plugins cannot see each other's symbols. Directory
- * scans are sorted so the first-found-wins rule is deterministic. */
+ * scans are sorted so the first-found-wins rule is deterministic. Refused libraries are closed at once;
+ * accepted ones are pinned for the life of the process (see load_file). */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -249,6 +250,14 @@ static dio_status load_file(dio_context *ctx, const char *path)
     r->version = dup_or_null(d->version);
     r->license = dup_or_null(d->license);
     r->description = dup_or_null(d->description);
+    /* An accepted plugin stays mapped until the process exits, even after dio_context_destroy: its
+     * worker threads (OpenMP, oneDNN, a GPU runtime) can outlive the last object it made, and
+     * unmapping code under live threads crashes. Re-opening with RTLD_NODELETE pins it; the context
+     * still drops its own reference. */
+    {
+        void *pin = dlopen(use_path, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        if (pin) dlclose(pin);
+    }
     r->handle = handle;
     r->descriptor = d;
     dio_log(DIO_LOG_INFO, "loader", "loaded %s %s %s from %s (ABI %s, agreed %u.%u)", kind_name(r->kind),
@@ -337,6 +346,21 @@ static void load_default_dirs(dio_context *ctx)
             (void)load_dir(ctx, exe);
             snprintf(dir, sizeof(dir), "%s/../lib/diorama", exe);
             (void)load_dir(ctx, dir);
+        }
+    }
+    {
+        /* Beside libdiorama itself (<libdir>/diorama), wherever the library was installed to. */
+        Dl_info dl;
+        if (dladdr((void *)&dio_context_create, &dl) && dl.dli_fname) {
+            char lib[PATH_MAX];
+            char *slash;
+            snprintf(lib, sizeof(lib), "%s", dl.dli_fname);
+            slash = strrchr(lib, '/');
+            if (slash) {
+                *slash = 0;
+                snprintf(dir, sizeof(dir), "%s/diorama", lib);
+                (void)load_dir(ctx, dir);
+            }
         }
     }
     (void)load_dir(ctx, DIO_INSTALL_PLUGIN_DIR);

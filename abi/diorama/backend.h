@@ -157,8 +157,10 @@ typedef struct dio_backend_iface {
     void (*stream_destroy)(void *ctx, dio_stream *stream);
     dio_status (*stream_sync)(void *ctx, dio_stream *stream);
 
-    /* DIO_OK when run_op would accept this exact call (op, dtypes, shapes, strides, params);
-     * DIO_ERR_NOT_SUPPORTED with a message saying what is missing otherwise. Never runs anything. */
+    /* DIO_OK when the op would accept this exact call (op, dtypes, shapes, strides, params);
+     * DIO_ERR_NOT_SUPPORTED with a message saying what is missing when the call is valid but this
+     * backend cannot run it; DIO_ERR_INVALID_ARGUMENT when the call itself is malformed. Never runs
+     * anything. */
     dio_status (*supports_op)(void *ctx, const dio_op_call *call);
 
     /* The op table, indexed by dio_op. Ids >= op_count or NULL slots are not supported. */

@@ -64,7 +64,8 @@ typedef struct dio_context dio_context;
  *   1. each directory in options.plugin_dirs (explicit);
  *   2. each directory in DIORAMA_PLUGIN_PATH (':'-separated), unless options.no_env;
  *   3. the directory of the running executable and its ../lib/diorama, unless options.no_default_dirs;
- *   4. the install directory (<prefix>/lib/diorama), unless options.no_default_dirs.
+ *   4. the install directory: <dir of libdiorama>/diorama and the configured <prefix>/lib/diorama,
+ *      unless options.no_default_dirs.
  * Files named libdio_NAME.so are candidates. A file that fails to load is recorded as
  * refused with its reason; it never makes create() fail. */
 typedef struct dio_context_options {
@@ -78,7 +79,9 @@ typedef struct dio_context_options {
 
 /* options may be NULL (defaults). Caller destroys *out with dio_context_destroy. */
 DIO_API dio_status dio_context_create(const dio_context_options *options, dio_context **out);
-/* Unloads the plugins; every backend, component or sampler made from them must be gone. NULL ok. */
+/* Frees the registry; every backend, component or sampler made from it must be gone (otherwise the
+ * context logs an error and leaks rather than crash). Accepted plugin libraries stay mapped until the
+ * process exits, because their thread pools may outlive their objects. NULL ok. */
 DIO_API void dio_context_destroy(dio_context *ctx);
 /* Loads one more plugin file, or every candidate in a directory. Fails (and records the refusal)
  * only for an explicit file that cannot be used. */

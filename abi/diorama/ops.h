@@ -13,10 +13,18 @@
  *  - "Groups" broadcasting (ADALN_MODULATE, GATED_RESIDUAL): x is [B, L, C] and a modulation tensor is
  *    [B, G, C] with L % G == 0; token l uses row l / (L / G). G = 1 is per-sample modulation, G = T
  *    (latent frames, tokens ordered t,h,w) is per-frame modulation.
+ *  - Secondary float inputs — biases, norm weights and gamma, AdaLN shift/scale/gate, the conv frame
+ *    cache — have the activation dtype unless the op says otherwise.
+ *  - Ops not marked contiguous accept rows with any stride as long as the last dim is contiguous.
  *  - A backend refuses (NOT_SUPPORTED) a call it cannot run exactly; it never silently approximates.
+ *    A malformed call (wrong arity, shapes that disagree, a view outside its buffer) is
+ *    INVALID_ARGUMENT, from supports_op and from the op alike.
+ *  - Not specified (callers must not rely on it): f8 encoding of ±inf (saturate or NaN), and how a
+ *    float → integer COPY rounds.
  *
  * Every parameter struct starts with struct_size; an implementation reads only the fields that fit
- * and uses the documented default for the rest. */
+ * and uses the documented default for the rest; params == NULL means every default. A field inside
+ * struct_size is taken as given (0 is 0), except where "default ... when 0" is written. */
 #ifndef DIORAMA_OPS_H
 #define DIORAMA_OPS_H
 
@@ -104,10 +112,12 @@ typedef struct dio_gelu_params {
 /* CONV3D: cross-correlation, as torch.nn.functional.conv3d after explicit zero padding.
  *   in:  x [B, Cin, T, H, W]; w [Cout, Cin/groups, kt, kh, kw]; bias opt [Cout];
  *        cache opt [B, Cin, c, H, W] — frames that precede x in time (the causal frame cache)
- *   out: y [B, Cout, T', H', W'], T' = (c_used + pad_front[0] + T + pad_back[0] - kt) / stride[0] + 1, …
+ *   out: y [B, Cout, T', H', W'] with, per dim d of input extent n_d (n_0 = c + T with a cache of c
+ *        frames), kernel k_d: out_d = (pf_d + n_d + pad_back[d] - dilation[d]·(k_d - 1) - 1) / stride[d] + 1
  *   Padding is per side: pad_front[d] before and pad_back[d] after spatial dim d (0 = T, 1 = H, 2 = W).
  *   With a cache of c frames the time axis is [cache, x] and the front time pad shrinks to
- *   max(0, pad_front[0] - c); a causal conv of kernel kt uses pad_front[0] = kt - 1, pad_back[0] = 0.
+ *   pf_0 = max(0, pad_front[0] - c) (pf_d = pad_front[d] otherwise); a causal conv of kernel kt uses
+ *   pad_front[0] = kt - 1, pad_back[0] = 0.
  *   Contiguous tensors.
  * CONV2D: the same on x [B, Cin, H, W], w [Cout, Cin/groups, kh, kw], using entries 0 (H) and 1 (W)
  *   of the arrays; no cache input (slot 3 must be NULL or absent). */
