@@ -308,7 +308,7 @@ static dio_status load_dir(dio_context *ctx, const char *dir)
         if (!(names[n] = strdup(e->d_name))) goto oom;
         n++;
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n) qsort(names, n, sizeof(*names), cmp_str);
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
         if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= (int)sizeof(path)) continue;

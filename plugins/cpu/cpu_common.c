@@ -39,6 +39,11 @@ dio_status cpu_check_tensor(const cpu_backend *be, const dio_tensor *t, const ch
     if (t->ndim < 0 || t->ndim > DIO_MAX_DIMS)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: ndim %d outside 0..%d", what, t->ndim, DIO_MAX_DIMS);
     if (!t->buffer) return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: no buffer", what);
+    /* Kernels address elements through typed pointers, so element 0 must be aligned to its size
+     * (a weight at an odd offset of a safetensors file is copied by its component, not read here). */
+    if (((uintptr_t)t->buffer->data + t->offset) % esize)
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s data at offset %llu is not %zu-byte aligned", what,
+                         dio_dtype_name(t->dtype), (unsigned long long)t->offset, esize);
     if (writable && (t->buffer->flags & DIO_HOST_BUFFER_READ_ONLY))
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: output in a read-only buffer", what);
     for (int i = 0; i < t->ndim; i++) {
