@@ -4,7 +4,8 @@
  *   diorama plugins                      what was found, where, its ABI range, and why anything was refused
  *   diorama ops [--backend NAME]         the op × dtype support matrix of a backend
  *   diorama component info NAME          a component's ports and parameters
- *   diorama component run NAME [--weights W] [--params JSON] --inputs IN.safetensors --outputs OUT.safetensors
+ *   diorama component run NAME [--weights W] [--params JSON] --inputs IN.safetensors --outputs
+ * OUT.safetensors
  *
  * Global options (any position): --backend NAME, --plugin-dir DIR (repeatable), --threads N, -v.
  * The CLI is a thin layer over libdiorama: every failure is printed from dio_last_error() and turned
@@ -91,7 +92,8 @@ static int cmd_plugins(const cli_options *o)
                    info.version ? info.version : "", DIO_ABI_MAJOR(info.abi_min), DIO_ABI_MINOR(info.abi_min),
                    DIO_ABI_MAJOR(info.abi_max), DIO_ABI_MINOR(info.abi_max), DIO_ABI_MAJOR(info.abi_agreed),
                    DIO_ABI_MINOR(info.abi_agreed), info.path);
-            if (info.description) printf("           %s (%s)\n", info.description, info.license ? info.license : "");
+            if (info.description)
+                printf("           %s (%s)\n", info.description, info.license ? info.license : "");
         } else {
             printf("refused    %s\n           %s\n", info.path, info.refusal);
         }
@@ -152,7 +154,8 @@ static int cmd_component_info(const cli_options *o, const char *name)
         return fail("component info");
     }
     c = d->component;
-    printf("component %s %s — %s\n", d->name, d->version ? d->version : "", d->description ? d->description : "");
+    printf("component %s %s — %s\n", d->name, d->version ? d->version : "",
+           d->description ? d->description : "");
     for (int32_t i = 0; i < c->n_inputs; i++)
         printf("  input  %-20s %-6s %s%s  %s\n", c->inputs[i].name,
                c->inputs[i].dtype >= 0 ? dio_dtype_name(c->inputs[i].dtype) : "float",
@@ -164,7 +167,8 @@ static int cmd_component_info(const cli_options *o, const char *name)
                c->outputs[i].shape ? c->outputs[i].shape : "", c->outputs[i].doc ? c->outputs[i].doc : "");
     for (int32_t i = 0; i < c->n_params; i++)
         printf("  param  %-20s %-6s default %s  %s\n", c->params[i].name, param_type_name(c->params[i].type),
-               c->params[i].default_value ? c->params[i].default_value : "-", c->params[i].doc ? c->params[i].doc : "");
+               c->params[i].default_value ? c->params[i].default_value : "-",
+               c->params[i].doc ? c->params[i].doc : "");
     dio_context_destroy(ctx);
     return 0;
 }
@@ -194,12 +198,16 @@ static int parse_params(const char *json, dio_kv **out_kv, size_t *out_n, char *
     {
         char buf[64];
         const char *v = NULL;
-        if (cJSON_IsString(it)) v = it->valuestring;
-        else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
+        if (cJSON_IsString(it))
+            v = it->valuestring;
+        else if (cJSON_IsBool(it))
+            v = cJSON_IsTrue(it) ? "true" : "false";
         else if (cJSON_IsNumber(it)) {
             double d = it->valuedouble;
-            if (d == (double)(long long)d && d > -9e15 && d < 9e15) snprintf(buf, sizeof(buf), "%lld", (long long)d);
-            else snprintf(buf, sizeof(buf), "%.17g", d);
+            if (d == (double)(long long)d && d > -9e15 && d < 9e15)
+                snprintf(buf, sizeof(buf), "%lld", (long long)d);
+            else
+                snprintf(buf, sizeof(buf), "%.17g", d);
             v = buf;
         } else {
             fprintf(stderr, "diorama: --params: \"%s\" must be a string, number or boolean\n", it->string);
@@ -236,8 +244,8 @@ static void free_params(dio_kv *kv, size_t n, char **strings)
 }
 
 /* Places a host tensor on the backend: zero-copy on host-memory devices, a copy elsewhere. */
-static dio_status place_tensor(const dio_backend_ref *be, dio_stream *s, const dio_weight_info *w, dio_tensor *t,
-                               dio_buffer **buf)
+static dio_status place_tensor(const dio_backend_ref *be, dio_stream *s, const dio_weight_info *w,
+                               dio_tensor *t, dio_buffer **buf)
 {
     dio_device_props p;
     dio_status st;
@@ -245,11 +253,12 @@ static dio_status place_tensor(const dio_backend_ref *be, dio_stream *s, const d
     p.struct_size = sizeof(p);
     if ((st = be->iface->device_props(be->ctx, be->device, &p)) != DIO_OK) return st;
     if (p.caps & DIO_CAP_HOST_MEMORY)
-        st = be->iface->buffer_from_host(be->ctx, be->device, (void *)w->data, w->nbytes, DIO_HOST_BUFFER_READ_ONLY,
-                                         buf);
+        st = be->iface->buffer_from_host(be->ctx, be->device, (void *)w->data, w->nbytes,
+                                         DIO_HOST_BUFFER_READ_ONLY, buf);
     else {
         st = be->iface->buffer_alloc(be->ctx, be->device, w->nbytes, buf);
-        if (st == DIO_OK && (st = be->iface->buffer_upload(be->ctx, s, *buf, 0, w->data, w->nbytes)) != DIO_OK) {
+        if (st == DIO_OK &&
+            (st = be->iface->buffer_upload(be->ctx, s, *buf, 0, w->data, w->nbytes)) != DIO_OK) {
             be->iface->buffer_free(be->ctx, *buf);
             *buf = NULL;
         }
@@ -318,8 +327,8 @@ static int cmd_component_run(const cli_options *o, const char *name)
         w.struct_size = sizeof(w);
         if (dio_weights_find(inputs_file, ci->inputs[i].name, &w) != DIO_OK) {
             if (ci->inputs[i].optional) continue;
-            fprintf(stderr, "diorama: %s has no tensor \"%s\" for the required input of component %s\n", o->inputs,
-                    ci->inputs[i].name, name);
+            fprintf(stderr, "diorama: %s has no tensor \"%s\" for the required input of component %s\n",
+                    o->inputs, ci->inputs[i].name, name);
             goto done;
         }
         if (place_tensor(&ref, dio_backend_default_stream(be), &w, &in_t[i], &in_buf[i]) != DIO_OK) {
@@ -352,8 +361,8 @@ static int cmd_component_run(const cli_options *o, const char *name)
     }
     for (int32_t i = 0; i < n_out; i++) {
         uint64_t bytes = (uint64_t)dio_tensor_numel(&out_t[i]) * dio_dtype_size(out_t[i].dtype);
-        if (ref.iface->buffer_download(ref.ctx, dio_backend_default_stream(be), out_buf[i], 0, out_host[i], bytes) !=
-            DIO_OK) {
+        if (ref.iface->buffer_download(ref.ctx, dio_backend_default_stream(be), out_buf[i], 0, out_host[i],
+                                       bytes) != DIO_OK) {
             rc = fail("cannot read an output back");
             goto done;
         }
@@ -376,7 +385,8 @@ done:
     for (int32_t i = 0; out_buf && i < n_out; i++) ref.iface->buffer_free(ref.ctx, out_buf[i]);
     for (int32_t i = 0; in_buf && i < n_in; i++) ref.iface->buffer_free(ref.ctx, in_buf[i]);
     for (int32_t i = 0; out_host && i < n_out; i++) free(out_host[i]);
-    free(in_t), free(in_p), free(in_buf), free(out_t), free(out_p), free(out_buf), free(out_host), free(named);
+    free(in_t), free(in_p), free(in_buf), free(out_t), free(out_p), free(out_buf), free(out_host),
+        free(named);
     dio_component_destroy(comp);
     dio_weights_close(inputs_file);
     dio_weights_close(weights);
@@ -407,12 +417,18 @@ int main(int argc, char **argv)
             dio_log_set_level(DIO_LOG_INFO);
             continue;
         }
-        if (strcmp(a, "--backend") == 0) slot = &o.backend;
-        else if (strcmp(a, "--threads") == 0) slot = &o.threads;
-        else if (strcmp(a, "--weights") == 0) slot = &o.weights;
-        else if (strcmp(a, "--params") == 0) slot = &o.params;
-        else if (strcmp(a, "--inputs") == 0) slot = &o.inputs;
-        else if (strcmp(a, "--outputs") == 0) slot = &o.outputs;
+        if (strcmp(a, "--backend") == 0)
+            slot = &o.backend;
+        else if (strcmp(a, "--threads") == 0)
+            slot = &o.threads;
+        else if (strcmp(a, "--weights") == 0)
+            slot = &o.weights;
+        else if (strcmp(a, "--params") == 0)
+            slot = &o.params;
+        else if (strcmp(a, "--inputs") == 0)
+            slot = &o.inputs;
+        else if (strcmp(a, "--outputs") == 0)
+            slot = &o.outputs;
         else if (strcmp(a, "--plugin-dir") == 0) {
             if (i + 1 >= argc || o.n_plugin_dirs == MAX_PLUGIN_DIRS) {
                 usage(stderr);

@@ -36,7 +36,8 @@ dio_status dio_backend_open(dio_context *ctx, const char *name, const dio_kv *op
     dio_clear_error();
     st = b->iface->create(dio_host_services_get(), options, n_options, &b->bctx);
     if (st != DIO_OK) {
-        if (!dio_last_error()[0]) dio_set_error(st, "backend %s: create failed (%s)", name, dio_status_name(st));
+        if (!dio_last_error()[0])
+            dio_set_error(st, "backend %s: create failed (%s)", name, dio_status_name(st));
         b->bctx = NULL;
         goto fail;
     }

@@ -62,10 +62,12 @@ dio_status dio_params_validate(const char *who, const dio_param_desc *descs, int
         const dio_param_desc *d = NULL;
         const char *v = params[i].value;
         double x = 0;
-        if (!params[i].key || !v) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter %zu has no key or value", who, i);
+        if (!params[i].key || !v)
+            return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter %zu has no key or value", who, i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(params[j].key, params[i].key) == 0)
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" given twice", who, params[i].key);
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" given twice", who,
+                                     params[i].key);
         for (int32_t j = 0; j < n_descs; j++)
             if (descs[j].name && strcmp(descs[j].name, params[i].key) == 0) d = &descs[j];
         if (!d) {
@@ -81,21 +83,23 @@ dio_status dio_params_validate(const char *who, const dio_param_desc *descs, int
         case DIO_PARAM_INT:
         case DIO_PARAM_FLOAT:
             if (!(d->type == DIO_PARAM_INT ? parse_int(v, &x) : parse_double(v, &x)))
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" = \"%s\" is not %s", who, d->name,
-                                     v, d->type == DIO_PARAM_INT ? "an integer" : "a number");
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" = \"%s\" is not %s", who,
+                                     d->name, v, d->type == DIO_PARAM_INT ? "an integer" : "a number");
             if (d->min <= d->max && (x < d->min || x > d->max))
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" = %s is outside [%g, %g]", who,
-                                     d->name, v, d->min, d->max);
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                                     "%s: parameter \"%s\" = %s is outside [%g, %g]", who, d->name, v, d->min,
+                                     d->max);
             break;
         case DIO_PARAM_BOOL:
             if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0"))
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" = \"%s\" is not true/false", who,
-                                     d->name, v);
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                                     "%s: parameter \"%s\" = \"%s\" is not true/false", who, d->name, v);
             break;
         case DIO_PARAM_ENUM:
             if (!in_choices(d->choices, v))
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "%s: parameter \"%s\" = \"%s\" is not one of %s", who,
-                                     d->name, v, d->choices ? d->choices : "(none)");
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                                     "%s: parameter \"%s\" = \"%s\" is not one of %s", who, d->name, v,
+                                     d->choices ? d->choices : "(none)");
             break;
         default: break;
         }
@@ -114,7 +118,8 @@ dio_status dio_component_create(dio_context *ctx, dio_backend *backend, const ch
     if (!ctx || !backend || !name || !out || (n_params && !params))
         return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_component_create: NULL argument");
     if ((st = dio_context_find(ctx, DIO_PLUGIN_COMPONENT, name, &d)) != DIO_OK) return st;
-    if ((st = dio_params_validate(name, d->component->params, d->component->n_params, params, n_params)) != DIO_OK)
+    if ((st = dio_params_validate(name, d->component->params, d->component->n_params, params, n_params)) !=
+        DIO_OK)
         return st;
     c = calloc(1, sizeof(*c));
     if (!c) return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "out of memory creating component %s", name);
@@ -133,7 +138,8 @@ dio_status dio_component_create(dio_context *ctx, dio_backend *backend, const ch
     dio_clear_error();
     st = c->iface->create(&info, &c->self);
     if (st != DIO_OK) {
-        if (!dio_last_error()[0]) dio_set_error(st, "component %s: create failed (%s)", name, dio_status_name(st));
+        if (!dio_last_error()[0])
+            dio_set_error(st, "component %s: create failed (%s)", name, dio_status_name(st));
         free(c);
         return st;
     }
@@ -162,16 +168,17 @@ static dio_status check_inputs(const dio_component *c, const dio_tensor *const *
         const dio_tensor *t = inputs ? inputs[i] : NULL;
         if (!t) {
             if (!p->optional)
-                return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "component %s: required input \"%s\" is missing", c->name,
-                                     p->name);
+                return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                                     "component %s: required input \"%s\" is missing", c->name, p->name);
             continue;
         }
         if (p->dtype >= 0 && t->dtype != p->dtype)
-            return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "component %s: input \"%s\" is %s, expected %s", c->name,
-                                 p->name, dio_dtype_name(t->dtype), dio_dtype_name(p->dtype));
+            return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "component %s: input \"%s\" is %s, expected %s",
+                                 c->name, p->name, dio_dtype_name(t->dtype), dio_dtype_name(p->dtype));
         if (p->ndim >= 0 && t->ndim != p->ndim)
-            return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "component %s: input \"%s\" has %d dims, expected %d (%s)",
-                                 c->name, p->name, t->ndim, p->ndim, p->shape ? p->shape : "");
+            return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                                 "component %s: input \"%s\" has %d dims, expected %d (%s)", c->name, p->name,
+                                 t->ndim, p->ndim, p->shape ? p->shape : "");
     }
     return DIO_OK;
 }
@@ -179,7 +186,8 @@ static dio_status check_inputs(const dio_component *c, const dio_tensor *const *
 dio_status dio_component_output_shapes(dio_component *c, const dio_tensor *const *inputs, dio_tensor *outputs)
 {
     dio_status st;
-    if (!c || !outputs) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_component_output_shapes: NULL argument");
+    if (!c || !outputs)
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_component_output_shapes: NULL argument");
     if ((st = check_inputs(c, inputs)) != DIO_OK) return st;
     dio_clear_error();
     st = c->iface->output_shapes(c->self, inputs, outputs);
@@ -188,7 +196,8 @@ dio_status dio_component_output_shapes(dio_component *c, const dio_tensor *const
     return st;
 }
 
-dio_status dio_component_run(dio_component *c, const dio_tensor *const *inputs, const dio_tensor *const *outputs)
+dio_status dio_component_run(dio_component *c, const dio_tensor *const *inputs,
+                             const dio_tensor *const *outputs)
 {
     dio_status st;
     if (!c || !outputs) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_component_run: NULL argument");

@@ -12,7 +12,7 @@ typedef struct dio_plugin_record {
     char *path;
     char *refusal; /* NULL when accepted */
     char *name, *version, *license, *description;
-    void *handle; /* dlopen handle; NULL when refused */
+    void *handle;                            /* dlopen handle; NULL when refused */
     const dio_plugin_descriptor *descriptor; /* NULL when refused */
     int32_t kind;
     uint32_t abi_min, abi_max, abi_agreed;

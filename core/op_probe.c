@@ -21,29 +21,42 @@ typedef struct probe_tensor {
 } probe_tensor;
 
 typedef struct probe_spec {
-    int8_t n_in;            /* inputs first, then the one output */
+    int8_t n_in; /* inputs first, then the one output */
     probe_tensor t[5];
 } probe_spec;
 
-#define T(dt, nd, ...) {dt, nd, {__VA_ARGS__}}
+#define T(dt, nd, ...)                                                                                       \
+    {                                                                                                        \
+        dt, nd,                                                                                              \
+        {                                                                                                    \
+            __VA_ARGS__                                                                                      \
+        }                                                                                                    \
+    }
 static const probe_spec probe_specs[DIO_OP_COUNT_1_0] = {
     [DIO_OP_MATMUL] = {2, {T(P_ACT, 2, 4, 8), T(P_ACT, 2, 8, 16), T(P_ACT, 2, 4, 16)}},
-    [DIO_OP_ATTENTION] = {3, {T(P_ACT, 4, 1, 2, 4, 8), T(P_ACT, 4, 1, 2, 4, 8), T(P_ACT, 4, 1, 2, 4, 8),
-                              T(P_ACT, 4, 1, 2, 4, 8)}},
+    [DIO_OP_ATTENTION] = {3,
+                          {T(P_ACT, 4, 1, 2, 4, 8), T(P_ACT, 4, 1, 2, 4, 8), T(P_ACT, 4, 1, 2, 4, 8),
+                           T(P_ACT, 4, 1, 2, 4, 8)}},
     [DIO_OP_LAYERNORM] = {3, {T(P_ACT, 2, 4, 16), T(P_ACT, 1, 16), T(P_ACT, 1, 16), T(P_ACT, 2, 4, 16)}},
     [DIO_OP_RMSNORM] = {2, {T(P_ACT, 2, 4, 16), T(P_ACT, 1, 16), T(P_ACT, 2, 4, 16)}},
-    [DIO_OP_ADALN_MODULATE] = {3, {T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 1, 16), T(P_ACT, 3, 1, 1, 16),
-                                   T(P_ACT, 3, 1, 4, 16)}},
-    [DIO_OP_GATED_RESIDUAL] = {3, {T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 1, 16),
-                                   T(P_ACT, 3, 1, 4, 16)}},
-    [DIO_OP_ROPE] = {3, {T(P_ACT, 4, 1, 4, 2, 8), T(P_F32, 2, 4, 8), T(P_F32, 2, 4, 8), T(P_ACT, 4, 1, 4, 2, 8)}},
+    [DIO_OP_ADALN_MODULATE] = {3,
+                               {T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 1, 16), T(P_ACT, 3, 1, 1, 16),
+                                T(P_ACT, 3, 1, 4, 16)}},
+    [DIO_OP_GATED_RESIDUAL] = {3,
+                               {T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 4, 16), T(P_ACT, 3, 1, 1, 16),
+                                T(P_ACT, 3, 1, 4, 16)}},
+    [DIO_OP_ROPE] = {3,
+                     {T(P_ACT, 4, 1, 4, 2, 8), T(P_F32, 2, 4, 8), T(P_F32, 2, 4, 8),
+                      T(P_ACT, 4, 1, 4, 2, 8)}},
     [DIO_OP_GELU] = {1, {T(P_ACT, 2, 4, 16), T(P_ACT, 2, 4, 16)}},
     [DIO_OP_SILU] = {1, {T(P_ACT, 2, 4, 16), T(P_ACT, 2, 4, 16)}},
     [DIO_OP_SWIGLU] = {2, {T(P_ACT, 2, 4, 16), T(P_ACT, 2, 4, 16), T(P_ACT, 2, 4, 16)}},
-    [DIO_OP_CONV3D] = {3, {T(P_ACT, 5, 1, 4, 3, 6, 6), T(P_ACT, 5, 8, 4, 3, 3, 3), T(P_ACT, 1, 8),
-                           T(P_ACT, 5, 1, 8, 1, 4, 4)}},
-    [DIO_OP_CONV2D] = {3, {T(P_ACT, 4, 1, 4, 6, 6), T(P_ACT, 4, 8, 4, 3, 3), T(P_ACT, 1, 8),
-                           T(P_ACT, 4, 1, 8, 4, 4)}},
+    [DIO_OP_CONV3D] = {3,
+                       {T(P_ACT, 5, 1, 4, 3, 6, 6), T(P_ACT, 5, 8, 4, 3, 3, 3), T(P_ACT, 1, 8),
+                        T(P_ACT, 5, 1, 8, 1, 4, 4)}},
+    [DIO_OP_CONV2D] = {3,
+                       {T(P_ACT, 4, 1, 4, 6, 6), T(P_ACT, 4, 8, 4, 3, 3), T(P_ACT, 1, 8),
+                        T(P_ACT, 4, 1, 8, 4, 4)}},
     [DIO_OP_CHANNEL_RMSNORM] = {2, {T(P_ACT, 5, 1, 4, 2, 3, 3), T(P_ACT, 1, 4), T(P_ACT, 5, 1, 4, 2, 3, 3)}},
     [DIO_OP_UPSAMPLE_NEAREST] = {1, {T(P_ACT, 5, 1, 4, 2, 3, 3), T(P_ACT, 5, 1, 4, 2, 6, 6)}},
     [DIO_OP_SOFTMAX] = {1, {T(P_ACT, 2, 4, 16), T(P_ACT, 2, 4, 16)}},
@@ -180,12 +193,15 @@ dio_status dio_backend_probe_op(dio_backend *backend, int32_t op, int32_t dtype)
             buffers[i] = NULL;
             snprintf(why, sizeof(why), "%s", dio_last_error());
             dio_set_error(st, "backend %s: %s probe: cannot allocate a %lld-element %s buffer: %s",
-                          dio_backend_name(backend), dio_op_name(op), (long long)elems, dio_dtype_name(dt), why);
+                          dio_backend_name(backend), dio_op_name(op), (long long)elems, dio_dtype_name(dt),
+                          why);
             goto done;
         }
         dio_tensor_init(&tensors[i], dt, pt->ndim, pt->shape, buffers[i], 0);
-        if (i < spec->n_in) inputs[i] = &tensors[i];
-        else outputs[0] = &tensors[i];
+        if (i < spec->n_in)
+            inputs[i] = &tensors[i];
+        else
+            outputs[0] = &tensors[i];
     }
     memset(&call, 0, sizeof(call));
     call.struct_size = (uint32_t)sizeof(call);

@@ -77,7 +77,8 @@ static dio_plugin_record *record_push(dio_context *ctx, const char *path)
 /* Formats an ABI range as "[1.0, 1.2]". */
 static void format_range(char *buf, size_t n, uint32_t lo, uint32_t hi)
 {
-    snprintf(buf, n, "[%u.%u, %u.%u]", DIO_ABI_MAJOR(lo), DIO_ABI_MINOR(lo), DIO_ABI_MAJOR(hi), DIO_ABI_MINOR(hi));
+    snprintf(buf, n, "[%u.%u, %u.%u]", DIO_ABI_MAJOR(lo), DIO_ABI_MINOR(lo), DIO_ABI_MAJOR(hi),
+             DIO_ABI_MINOR(hi));
 }
 
 static int valid_plugin_name(const char *s)
@@ -101,8 +102,11 @@ static int check_kind_table(const dio_plugin_descriptor *d, uint32_t dsize, char
         const dio_backend_iface *b = FIELD_FITS(backend) ? d->backend : NULL;
         if (!b) return snprintf(why, n, "bad descriptor: kind backend without a backend table"), 0;
         if (b->struct_size < DIO_BACKEND_IFACE_SIZE_1_0)
-            return snprintf(why, n, "bad descriptor: backend table struct_size %u is smaller than the %zu bytes of ABI 1.0",
-                            b->struct_size, (size_t)DIO_BACKEND_IFACE_SIZE_1_0), 0;
+            return snprintf(why, n,
+                            "bad descriptor: backend table struct_size %u is smaller than the %zu bytes of "
+                            "ABI 1.0",
+                            b->struct_size, (size_t)DIO_BACKEND_IFACE_SIZE_1_0),
+                   0;
         if (!b->create || !b->destroy || !b->device_count || !b->device_props || !b->buffer_alloc ||
             !b->buffer_from_host || !b->buffer_free || !b->buffer_size || !b->buffer_device ||
             !b->buffer_host_ptr || !b->buffer_upload || !b->buffer_download || !b->buffer_copy ||
@@ -114,27 +118,34 @@ static int check_kind_table(const dio_plugin_descriptor *d, uint32_t dsize, char
         const dio_component_iface *c = FIELD_FITS(component) ? d->component : NULL;
         if (!c) return snprintf(why, n, "bad descriptor: kind component without a component table"), 0;
         if (c->struct_size < DIO_COMPONENT_IFACE_SIZE_1_0)
-            return snprintf(why, n, "bad descriptor: component table struct_size %u is smaller than the %zu bytes of ABI 1.0",
-                            c->struct_size, (size_t)DIO_COMPONENT_IFACE_SIZE_1_0), 0;
-        if (!c->create || !c->destroy || !c->output_shapes || !c->run || c->n_inputs < 0 || c->n_outputs < 0 ||
-            c->n_params < 0 || (c->n_inputs && !c->inputs) || (c->n_outputs && !c->outputs) ||
-            (c->n_params && !c->params))
-            return snprintf(why, n, "bad descriptor: the component table is incomplete (NULL function or port list)"), 0;
+            return snprintf(why, n,
+                            "bad descriptor: component table struct_size %u is smaller than the %zu bytes of "
+                            "ABI 1.0",
+                            c->struct_size, (size_t)DIO_COMPONENT_IFACE_SIZE_1_0),
+                   0;
+        if (!c->create || !c->destroy || !c->output_shapes || !c->run || c->n_inputs < 0 ||
+            c->n_outputs < 0 || c->n_params < 0 || (c->n_inputs && !c->inputs) ||
+            (c->n_outputs && !c->outputs) || (c->n_params && !c->params))
+            return snprintf(why, n,
+                            "bad descriptor: the component table is incomplete (NULL function or port list)"),
+                   0;
         return 1;
     }
     case DIO_PLUGIN_SAMPLER: {
         const dio_sampler_iface *s = FIELD_FITS(sampler) ? d->sampler : NULL;
         if (!s) return snprintf(why, n, "bad descriptor: kind sampler without a sampler table"), 0;
         if (s->struct_size < DIO_SAMPLER_IFACE_SIZE_1_0)
-            return snprintf(why, n, "bad descriptor: sampler table struct_size %u is smaller than the %zu bytes of ABI 1.0",
-                            s->struct_size, (size_t)DIO_SAMPLER_IFACE_SIZE_1_0), 0;
+            return snprintf(why, n,
+                            "bad descriptor: sampler table struct_size %u is smaller than the %zu bytes of "
+                            "ABI 1.0",
+                            s->struct_size, (size_t)DIO_SAMPLER_IFACE_SIZE_1_0),
+                   0;
         if (!s->create || !s->destroy || !s->num_steps || !s->schedule || !s->step || s->n_params < 0 ||
             (s->n_params && !s->params))
             return snprintf(why, n, "bad descriptor: the sampler table is incomplete"), 0;
         return 1;
     }
-    default:
-        return snprintf(why, n, "bad descriptor: unknown plugin kind %u", d->kind), 0;
+    default: return snprintf(why, n, "bad descriptor: unknown plugin kind %u", d->kind), 0;
     }
 #undef FIELD_FITS
 }
@@ -197,7 +208,8 @@ static dio_status load_file(dio_context *ctx, const char *path)
     dio_clear_error();
     st = entry(&info, &d);
     if (st != DIO_OK) {
-        snprintf(why, sizeof(why), "its entry refused to load (%s): %s", dio_status_name(st), dio_last_error());
+        snprintf(why, sizeof(why), "its entry refused to load (%s): %s", dio_status_name(st),
+                 dio_last_error());
         if (st != DIO_ERR_ABI_MISMATCH) st = DIO_ERR_BAD_FORMAT;
         goto refuse;
     }
@@ -229,20 +241,21 @@ static dio_status load_file(dio_context *ctx, const char *path)
     }
     if (dsize < DIO_DESCRIPTOR_SIZE_1_0) {
         /* Every 1.0 field is needed to know the kind's table; a smaller one is malformed, not older. */
-        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is smaller than the %zu bytes of ABI 1.0", dsize,
-                 (size_t)DIO_DESCRIPTOR_SIZE_1_0);
+        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is smaller than the %zu bytes of ABI 1.0",
+                 dsize, (size_t)DIO_DESCRIPTOR_SIZE_1_0);
         goto refuse;
     }
     if (!valid_plugin_name(d->name)) {
-        snprintf(why, sizeof(why), "bad descriptor: name \"%s\" is not [a-z0-9_.-]{1,63}", d->name ? d->name : "(null)");
+        snprintf(why, sizeof(why), "bad descriptor: name \"%s\" is not [a-z0-9_.-]{1,63}",
+                 d->name ? d->name : "(null)");
         goto refuse;
     }
     if (!check_kind_table(d, dsize, why, sizeof(why))) goto refuse;
     {
         const dio_plugin_record *dup = find_accepted(ctx, r->kind, d->name);
         if (dup) {
-            snprintf(why, sizeof(why), "duplicate: a %s named \"%s\" was already loaded from %s", kind_name(r->kind),
-                     d->name, dup->path);
+            snprintf(why, sizeof(why), "duplicate: a %s named \"%s\" was already loaded from %s",
+                     kind_name(r->kind), d->name, dup->path);
             st = DIO_ERR_INVALID_ARGUMENT;
             goto refuse;
         }
@@ -373,7 +386,8 @@ dio_status dio_context_create(const dio_context_options *options, dio_context **
     const char *env;
     if (!out) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_create: out is NULL");
     memset(&opt, 0, sizeof(opt));
-    if (options) memcpy(&opt, options, options->struct_size < sizeof(opt) ? options->struct_size : sizeof(opt));
+    if (options)
+        memcpy(&opt, options, options->struct_size < sizeof(opt) ? options->struct_size : sizeof(opt));
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx) return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "out of memory creating a context");
     atomic_init(&ctx->live_objects, 0);
@@ -393,7 +407,8 @@ void dio_context_destroy(dio_context *ctx)
     live = atomic_load(&ctx->live_objects);
     if (live > 0)
         dio_log(DIO_LOG_ERROR, "loader",
-                "context destroyed with %d live objects: their plugins stay loaded (a leak, not a crash)", live);
+                "context destroyed with %d live objects: their plugins stay loaded (a leak, not a crash)",
+                live);
     for (int32_t i = 0; i < ctx->n_records; i++) {
         if (ctx->records[i].handle && live == 0) dlclose(ctx->records[i].handle);
         record_free(&ctx->records[i]);
@@ -406,8 +421,7 @@ dio_status dio_context_load(dio_context *ctx, const char *path)
 {
     struct stat sb;
     if (!ctx || !path) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_load: NULL argument");
-    if (stat(path, &sb) != 0)
-        return dio_set_error(DIO_ERR_IO, "plugin path %s: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) return dio_set_error(DIO_ERR_IO, "plugin path %s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) return load_dir(ctx, path);
     return load_file(ctx, path);
 }
@@ -422,7 +436,8 @@ dio_status dio_context_plugin_at(const dio_context *ctx, int32_t index, dio_plug
     dio_plugin_info info;
     const dio_plugin_record *r;
     if (!ctx || !out || index < 0 || index >= ctx->n_records)
-        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_plugin_at: bad argument or index %d", index);
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_plugin_at: bad argument or index %d",
+                             index);
     r = &ctx->records[index];
     memset(&info, 0, sizeof(info));
     info.struct_size = sizeof(info);
@@ -439,7 +454,8 @@ dio_status dio_context_plugin_at(const dio_context *ctx, int32_t index, dio_plug
     info.refusal = r->refusal;
     info.descriptor = r->descriptor;
     {
-        uint32_t n = out->struct_size && out->struct_size < sizeof(info) ? out->struct_size : (uint32_t)sizeof(info);
+        uint32_t n =
+            out->struct_size && out->struct_size < sizeof(info) ? out->struct_size : (uint32_t)sizeof(info);
         memcpy(out, &info, n);
         out->struct_size = n;
     }
@@ -452,7 +468,8 @@ dio_status dio_context_find(const dio_context *ctx, dio_plugin_kind kind, const 
     const dio_plugin_record *r;
     char known[512], refused[1024];
     size_t kn = 0, rn = 0;
-    if (!ctx || !name || !out) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_find: NULL argument");
+    if (!ctx || !name || !out)
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_context_find: NULL argument");
     r = find_accepted(ctx, (int32_t)kind, name);
     if (r) {
         *out = r->descriptor;
@@ -465,8 +482,9 @@ dio_status dio_context_find(const dio_context *ctx, dio_plugin_kind kind, const 
             kn += (size_t)snprintf(known + kn, sizeof(known) - kn, "%s%s", kn ? ", " : "", x->name);
         else if (x->refusal && ((x->name && strcmp(x->name, name) == 0) || strstr(x->path, name)) &&
                  rn < sizeof(refused))
-            rn += (size_t)snprintf(refused + rn, sizeof(refused) - rn, "; %s was refused: %s", x->path, x->refusal);
+            rn += (size_t)snprintf(refused + rn, sizeof(refused) - rn, "; %s was refused: %s", x->path,
+                                   x->refusal);
     }
-    return dio_set_error(DIO_ERR_NOT_SUPPORTED, "no %s plugin named \"%s\" (available: %s)%s", kind_name((int32_t)kind),
-                         name, kn ? known : "none", refused);
+    return dio_set_error(DIO_ERR_NOT_SUPPORTED, "no %s plugin named \"%s\" (available: %s)%s",
+                         kind_name((int32_t)kind), name, kn ? known : "none", refused);
 }

@@ -93,9 +93,9 @@ static const struct {
     const char *name;
     int32_t dtype;
 } st_dtypes[] = {
-    {"F32", DIO_DTYPE_F32},         {"F16", DIO_DTYPE_F16}, {"BF16", DIO_DTYPE_BF16},
+    {"F32", DIO_DTYPE_F32},        {"F16", DIO_DTYPE_F16},        {"BF16", DIO_DTYPE_BF16},
     {"F8_E4M3", DIO_DTYPE_F8E4M3}, {"F8_E5M2", DIO_DTYPE_F8E5M2}, {"I32", DIO_DTYPE_I32},
-    {"I64", DIO_DTYPE_I64},         {"U8", DIO_DTYPE_U8},
+    {"I64", DIO_DTYPE_I64},        {"U8", DIO_DTYPE_U8},
 };
 #define ST_DTYPE_LIST "F32, F16, BF16, F8_E4M3, F8_E5M2, I32, I64, U8"
 
@@ -312,15 +312,16 @@ static dio_status st_parse_meta(dio_weights *w, const char *path, const cJSON *o
     st_meta *meta = NULL;
 
     if (!cJSON_IsObject(obj)) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': \"__metadata__\" is a JSON %s, not an object",
-                           path, st_json_kind(obj));
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors '%s': \"__metadata__\" is a JSON %s, not an object", path,
+                           st_json_kind(obj));
         goto fail;
     }
     for (const cJSON *c = obj->child; c; c = c->next) {
         if (!cJSON_IsString(c)) {
             st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors '%s': metadata value of key " NM " is a JSON %s, not a string", path,
-                               c->string, st_json_kind(c));
+                               "safetensors '%s': metadata value of key " NM " is a JSON %s, not a string",
+                               path, c->string, st_json_kind(c));
             goto fail;
         }
         n++;
@@ -335,15 +336,16 @@ static dio_status st_parse_meta(dio_weights *w, const char *path, const cJSON *o
         meta[i].key = st_strdup(c->string);
         meta[i].value = st_strdup(c->valuestring);
         if (!meta[i].key || !meta[i].value) {
-            st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for metadata", path);
+            st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for metadata",
+                               path);
             goto fail;
         }
     }
     qsort(meta, n, sizeof *meta, st_cmp_meta);
     for (i = 1; i < n; i++) {
         if (strcmp(meta[i - 1].key, meta[i].key) == 0) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': metadata key " NM " appears twice", path,
-                               meta[i].key);
+            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': metadata key " NM " appears twice",
+                               path, meta[i].key);
             goto fail;
         }
     }
@@ -375,53 +377,62 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
     int has_zero = 0;
 
     if (!cJSON_IsObject(item)) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " is a JSON %s, not an object", path,
-                           name, st_json_kind(item));
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " is a JSON %s, not an object",
+                           path, name, st_json_kind(item));
         goto fail;
     }
     for (const cJSON *c = item->child; c; c = c->next) {
         const cJSON **slot;
-        if (strcmp(c->string, "dtype") == 0) slot = &jdtype;
-        else if (strcmp(c->string, "shape") == 0) slot = &jshape;
-        else if (strcmp(c->string, "data_offsets") == 0) slot = &joffs;
-        else continue; /* unknown fields are ignored */
+        if (strcmp(c->string, "dtype") == 0)
+            slot = &jdtype;
+        else if (strcmp(c->string, "shape") == 0)
+            slot = &jshape;
+        else if (strcmp(c->string, "data_offsets") == 0)
+            slot = &joffs;
+        else
+            continue; /* unknown fields are ignored */
         if (*slot) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has field \"%s\" twice", path,
-                               name, c->string);
+            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has field \"%s\" twice",
+                               path, name, c->string);
             goto fail;
         }
         *slot = c;
     }
 
     if (!jdtype || !cJSON_IsString(jdtype)) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has no string \"dtype\"", path, name);
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has no string \"dtype\"",
+                           path, name);
         goto fail;
     }
     dtype = st_dtype_from_name(jdtype->valuestring);
     if (dtype < 0) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                           "safetensors '%s': tensor " NM " has dtype '%.40s', which diorama does not support "
-                           "(it reads " ST_DTYPE_LIST ")",
-                           path, name, jdtype->valuestring);
+        st =
+            dio_set_error(DIO_ERR_BAD_FORMAT,
+                          "safetensors '%s': tensor " NM " has dtype '%.40s', which diorama does not support "
+                          "(it reads " ST_DTYPE_LIST ")",
+                          path, name, jdtype->valuestring);
         goto fail;
     }
     esize = dio_dtype_size(dtype);
 
     if (!jshape || !cJSON_IsArray(jshape)) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has no \"shape\" array", path, name);
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " has no \"shape\" array", path,
+                           name);
         goto fail;
     }
     for (const cJSON *d = jshape->child; d; d = d->next, ndim++) {
         uint64_t v;
         if (ndim >= DIO_MAX_DIMS) {
             st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors '%s': tensor " NM " has a shape of %d dims; diorama allows at most %d",
+                               "safetensors '%s': tensor " NM
+                               " has a shape of %d dims; diorama allows at most %d",
                                path, name, cJSON_GetArraySize(jshape), DIO_MAX_DIMS);
             goto fail;
         }
         if (!st_json_uint(d, &v)) {
             st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors '%s': tensor " NM ": shape[%d] is not a non-negative integer below 2^53",
+                               "safetensors '%s': tensor " NM
+                               ": shape[%d] is not a non-negative integer below 2^53",
                                path, name, ndim);
             goto fail;
         }
@@ -440,16 +451,17 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
     }
     nbytes = numel * esize;
 
-    if (!joffs || !cJSON_IsArray(joffs) || cJSON_GetArraySize(joffs) != 2 || !st_json_uint(joffs->child, &begin) ||
-        !st_json_uint(joffs->child->next, &end)) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                           "safetensors '%s': tensor " NM ": \"data_offsets\" is not two non-negative integers", path,
-                           name);
+    if (!joffs || !cJSON_IsArray(joffs) || cJSON_GetArraySize(joffs) != 2 ||
+        !st_json_uint(joffs->child, &begin) || !st_json_uint(joffs->child->next, &end)) {
+        st = dio_set_error(
+            DIO_ERR_BAD_FORMAT,
+            "safetensors '%s': tensor " NM ": \"data_offsets\" is not two non-negative integers", path, name);
         goto fail;
     }
     if (end < begin) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                           "safetensors '%s': tensor " NM ": data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
+                           "safetensors '%s': tensor " NM ": data_offsets [%" PRIu64 ", %" PRIu64
+                           "] end before they begin",
                            path, name, begin, end);
         goto fail;
     }
@@ -462,8 +474,8 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
     }
     if (end - begin != nbytes) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                           "safetensors '%s': tensor " NM ": data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
-                           " bytes, but shape %s of %s needs %" PRIu64,
+                           "safetensors '%s': tensor " NM ": data_offsets [%" PRIu64 ", %" PRIu64
+                           "] hold %" PRIu64 " bytes, but shape %s of %s needs %" PRIu64,
                            path, name, begin, end, end - begin, st_shape_str(sbuf, sizeof sbuf, shape, ndim),
                            jdtype->valuestring, nbytes);
         goto fail;
@@ -473,7 +485,8 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
         size_t cap = w->cap_tensors ? w->cap_tensors * 2 : 64;
         st_tensor *grown = realloc(w->tensors, cap * sizeof *grown);
         if (!grown) {
-            st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for the tensor list", path);
+            st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY,
+                               "safetensors '%s': out of memory for the tensor list", path);
             goto fail;
         }
         w->tensors = grown;
@@ -483,7 +496,8 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
     memset(t, 0, sizeof *t);
     t->name = st_strdup(name);
     if (!t->name) {
-        st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for tensor names", path);
+        st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for tensor names",
+                           path);
         goto fail;
     }
     t->dtype = dtype;
@@ -498,7 +512,8 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
 
 overflow:
     st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                       "safetensors '%s': tensor " NM ": shape %s of %s has more elements than fit in 63 bits of bytes",
+                       "safetensors '%s': tensor " NM
+                       ": shape %s of %s has more elements than fit in 63 bits of bytes",
                        path, name, st_shape_str(sbuf, sizeof sbuf, shape, ndim), jdtype->valuestring);
 fail:
     return st;
@@ -537,9 +552,10 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
         goto fail;
     }
     if (sb.st_size < 8) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                           "safetensors '%s' is %lld bytes, too short for the 8-byte header length (truncated?)",
-                           path, (long long)sb.st_size);
+        st = dio_set_error(
+            DIO_ERR_BAD_FORMAT,
+            "safetensors '%s' is %lld bytes, too short for the 8-byte header length (truncated?)", path,
+            (long long)sb.st_size);
         goto fail;
     }
     if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
@@ -605,8 +621,8 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
     }
     hdr = malloc((size_t)hlen + 1);
     if (!hdr) {
-        st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "safetensors '%s': out of memory for the %" PRIu64
-                           "-byte header", path, hlen);
+        st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY,
+                           "safetensors '%s': out of memory for the %" PRIu64 "-byte header", path, hlen);
         goto fail;
     }
     memcpy(hdr, base + 8, (size_t)hlen);
@@ -614,8 +630,9 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
     root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &parse_end, 0);
     if (!root) {
         size_t at = parse_end && parse_end >= hdr && parse_end <= hdr + hlen ? (size_t)(parse_end - hdr) : 0;
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': header is not valid JSON (error near byte %zu of %"
-                           PRIu64 ")", path, at, hlen);
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors '%s': header is not valid JSON (error near byte %zu of %" PRIu64 ")",
+                           path, at, hlen);
         goto fail;
     }
     for (const char *p = parse_end; p && p < hdr + hlen; p++) {
@@ -637,7 +654,8 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
     for (const cJSON *item = root->child; item; item = item->next) {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (seen_meta) {
-                st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': \"__metadata__\" appears twice", path);
+                st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': \"__metadata__\" appears twice",
+                                   path);
                 goto fail;
             }
             seen_meta = 1;
@@ -660,10 +678,10 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
             if (ts[i].begin == ts[i].end) continue;
             if (have && ts[i].begin < max_end) {
                 st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                                   "safetensors '%s': tensors " NM " [%" PRIu64 ", %" PRIu64 ") and " NM " [%" PRIu64
-                                   ", %" PRIu64 ") overlap",
-                                   path, ts[owner].name, ts[owner].begin, ts[owner].end, ts[i].name, ts[i].begin,
-                                   ts[i].end);
+                                   "safetensors '%s': tensors " NM " [%" PRIu64 ", %" PRIu64 ") and " NM
+                                   " [%" PRIu64 ", %" PRIu64 ") overlap",
+                                   path, ts[owner].name, ts[owner].begin, ts[owner].end, ts[i].name,
+                                   ts[i].begin, ts[i].end);
                 goto fail;
             }
             if (ts[i].end > max_end) {
@@ -747,8 +765,9 @@ static dio_status st_load_index(dio_weights *w, const char *path)
         goto fail;
     }
     if ((uint64_t)sb.st_size > ST_MAX_INDEX) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s' is %lld bytes, over the limit of %" PRIu64,
-                           path, (long long)sb.st_size, ST_MAX_INDEX);
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors index '%s' is %lld bytes, over the limit of %" PRIu64, path,
+                           (long long)sb.st_size, ST_MAX_INDEX);
         goto fail;
     }
     buf = malloc((size_t)sb.st_size + 1);
@@ -777,13 +796,15 @@ static dio_status st_load_index(dio_weights *w, const char *path)
     }
     root = cJSON_ParseWithLengthOpts(buf, len, &parse_end, 0);
     if (!root) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s' is not valid JSON (error near byte %zu)", path,
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors index '%s' is not valid JSON (error near byte %zu)", path,
                            parse_end && parse_end >= buf ? (size_t)(parse_end - buf) : (size_t)0);
         goto fail;
     }
     for (const char *p = parse_end; p && p < buf + len; p++) {
         if (!st_is_json_space(*p)) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s' has bytes after its JSON object", path);
+            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s' has bytes after its JSON object",
+                               path);
             goto fail;
         }
     }
@@ -801,7 +822,8 @@ static dio_status st_load_index(dio_weights *w, const char *path)
         wmap = c;
     }
     if (!wmap || !cJSON_IsObject(wmap) || !wmap->child) {
-        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s' has no non-empty \"weight_map\" object", path);
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors index '%s' has no non-empty \"weight_map\" object", path);
         goto fail;
     }
     for (const cJSON *c = wmap->child; c; c = c->next) n_map++;
@@ -815,15 +837,17 @@ static dio_status st_load_index(dio_weights *w, const char *path)
     for (const cJSON *c = wmap->child; c; c = c->next, n_map++) {
         const char *why;
         if (!cJSON_IsString(c)) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors index '%s': weight_map entry " NM " is a JSON %s, not a file name", path,
-                               c->string, st_json_kind(c));
+            st =
+                dio_set_error(DIO_ERR_BAD_FORMAT,
+                              "safetensors index '%s': weight_map entry " NM " is a JSON %s, not a file name",
+                              path, c->string, st_json_kind(c));
             goto fail;
         }
         why = st_bad_relpath(c->valuestring);
         if (why) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s': tensor " NM " maps to shard " NM ", which %s",
-                               path, c->string, c->valuestring, why);
+            st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                               "safetensors index '%s': tensor " NM " maps to shard " NM ", which %s", path,
+                               c->string, c->valuestring, why);
             goto fail;
         }
         map[n_map].tensor = c->string;
@@ -860,14 +884,16 @@ static dio_status st_load_index(dio_weights *w, const char *path)
         const char **s = bsearch(&map[i].shard, shards, n_shards, sizeof *shards, st_cmp_str_ptr);
         if (!t) {
             st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors index '%s': tensor " NM " is mapped to shard " NM ", which does not hold it",
+                               "safetensors index '%s': tensor " NM " is mapped to shard " NM
+                               ", which does not hold it",
                                path, map[i].tensor, map[i].shard);
             goto fail;
         }
         if (!s || t->file != (size_t)(s - shards)) {
             st = dio_set_error(DIO_ERR_BAD_FORMAT,
-                               "safetensors index '%s': tensor " NM " is mapped to shard " NM ", but it is in '%s'", path,
-                               map[i].tensor, map[i].shard, w->files[t->file].path);
+                               "safetensors index '%s': tensor " NM " is mapped to shard " NM
+                               ", but it is in '%s'",
+                               path, map[i].tensor, map[i].shard, w->files[t->file].path);
             goto fail;
         }
     }
@@ -950,9 +976,12 @@ static dio_status st_pick_in_dir(const char *dir, char **chosen, int *is_index)
     while ((e = readdir(d)) != NULL) {
         st_names *into;
         struct stat sb;
-        if (st_ends_with(e->d_name, ST_INDEX_SUFFIX)) into = &idx;
-        else if (st_ends_with(e->d_name, ST_FILE_SUFFIX)) into = &files;
-        else continue;
+        if (st_ends_with(e->d_name, ST_INDEX_SUFFIX))
+            into = &idx;
+        else if (st_ends_with(e->d_name, ST_FILE_SUFFIX))
+            into = &files;
+        else
+            continue;
         full = st_join(dir, e->d_name);
         if (!full) goto oom;
         if (stat(full, &sb) == 0 && S_ISREG(sb.st_mode) && !st_names_push(into, e->d_name)) goto oom;
@@ -971,8 +1000,9 @@ static dio_status st_pick_in_dir(const char *dir, char **chosen, int *is_index)
         *chosen = full;
         full = NULL;
     } else if (idx.n > 1) {
-        st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "directory '%s' holds %zu *" ST_INDEX_SUFFIX " files (%s); name one",
-                           dir, idx.n, st_names_list(&idx, list, sizeof list));
+        st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                           "directory '%s' holds %zu *" ST_INDEX_SUFFIX " files (%s); name one", dir, idx.n,
+                           st_names_list(&idx, list, sizeof list));
         goto fail;
     } else if (files.n == 0) {
         st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
@@ -980,8 +1010,8 @@ static dio_status st_pick_in_dir(const char *dir, char **chosen, int *is_index)
         goto fail;
     } else {
         st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                           "directory '%s' holds %zu *" ST_FILE_SUFFIX " files and no index (%s); name one", dir,
-                           files.n, st_names_list(&files, list, sizeof list));
+                           "directory '%s' holds %zu *" ST_FILE_SUFFIX " files and no index (%s); name one",
+                           dir, files.n, st_names_list(&files, list, sizeof list));
         goto fail;
     }
     st_names_free(&idx);
@@ -1089,11 +1119,11 @@ int64_t dio_weights_count(const dio_weights *weights)
 
 dio_status dio_weights_at(const dio_weights *weights, int64_t index, const char **name, dio_weight_info *info)
 {
-    if (!weights)
-        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_weights_at: weights must not be NULL");
+    if (!weights) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_weights_at: weights must not be NULL");
     if (index < 0 || (uint64_t)index >= weights->n_tensors)
-        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_weights_at: index %" PRId64 " is outside [0, %zu) of '%s'",
-                             index, weights->n_tensors, weights->path);
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                             "dio_weights_at: index %" PRId64 " is outside [0, %zu) of '%s'", index,
+                             weights->n_tensors, weights->path);
     if (name) *name = weights->tensors[index].name;
     if (info) st_fill_info(&weights->tensors[index], info);
     return DIO_OK;
@@ -1105,8 +1135,7 @@ dio_status dio_weights_find(const dio_weights *weights, const char *name, dio_we
     if (!weights || !name)
         return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_weights_find: weights and name must not be NULL");
     t = st_lookup(weights, name);
-    if (!t)
-        return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "no tensor " NM " in '%s'", name, weights->path);
+    if (!t) return dio_set_error(DIO_ERR_INVALID_ARGUMENT, "no tensor " NM " in '%s'", name, weights->path);
     if (info) st_fill_info(t, info);
     return DIO_OK;
 }
@@ -1194,7 +1223,8 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
         goto fail;
     }
     if ((n && !tensors) || (n_metadata && !metadata)) {
-        st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': NULL tensor or metadata array", path);
+        st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                           "dio_safetensors_write '%s': NULL tensor or metadata array", path);
         goto fail;
     }
 
@@ -1207,34 +1237,37 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
         uint64_t numel = 1, esize;
         int has_zero = 0;
         if (!t->name) {
-            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': tensor %zu has no name", path, i);
+            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': tensor %zu has no name",
+                               path, i);
             goto fail;
         }
         if (!st_utf8_valid((const unsigned char *)t->name, strlen(t->name), NULL) ||
             strcmp(t->name, "__metadata__") == 0) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                               "dio_safetensors_write '%s': tensor %zu's name " NM " is not UTF-8 or is reserved", path,
-                               i, t->name);
+                               "dio_safetensors_write '%s': tensor %zu's name " NM
+                               " is not UTF-8 or is reserved",
+                               path, i, t->name);
             goto fail;
         }
         esize = dio_dtype_size(t->dtype);
         if (esize == 0 || !st_dtype_to_name(t->dtype)) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                               "dio_safetensors_write '%s': tensor " NM " has dtype %d, which is not a diorama dtype",
+                               "dio_safetensors_write '%s': tensor " NM
+                               " has dtype %d, which is not a diorama dtype",
                                path, t->name, (int)t->dtype);
             goto fail;
         }
         if (t->ndim < 0 || t->ndim > DIO_MAX_DIMS) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                               "dio_safetensors_write '%s': tensor " NM " has ndim %d, outside 0..%d", path, t->name,
-                               (int)t->ndim, DIO_MAX_DIMS);
+                               "dio_safetensors_write '%s': tensor " NM " has ndim %d, outside 0..%d", path,
+                               t->name, (int)t->ndim, DIO_MAX_DIMS);
             goto fail;
         }
         for (int32_t d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0 || (uint64_t)t->shape[d] >= ST_INT_LIMIT_U) {
                 st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                                   "dio_safetensors_write '%s': tensor " NM " has shape[%d] = %" PRId64, path, t->name,
-                                   (int)d, t->shape[d]);
+                                   "dio_safetensors_write '%s': tensor " NM " has shape[%d] = %" PRId64, path,
+                                   t->name, (int)d, t->shape[d]);
                 goto fail;
             }
             if (t->shape[d] == 0) has_zero = 1;
@@ -1242,19 +1275,22 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
         if (has_zero) numel = 0;
         for (int32_t d = 0; d < t->ndim && !has_zero; d++) {
             uint64_t v = (uint64_t)t->shape[d];
-            if (numel > UINT64_MAX / v) numel = UINT64_MAX;
-            else numel *= v;
+            if (numel > UINT64_MAX / v)
+                numel = UINT64_MAX;
+            else
+                numel *= v;
         }
         if (numel > (ST_INT_LIMIT_U - 1) / esize || total + numel * esize >= ST_INT_LIMIT_U) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                               "dio_safetensors_write '%s': tensor " NM " makes the file too large", path, t->name);
+                               "dio_safetensors_write '%s': tensor " NM " makes the file too large", path,
+                               t->name);
             goto fail;
         }
         sizes[i] = numel * esize;
         total += sizes[i];
         if (sizes[i] && !t->data) {
-            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': tensor " NM " has no data",
-                               path, t->name);
+            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                               "dio_safetensors_write '%s': tensor " NM " has no data", path, t->name);
             goto fail;
         }
         keys[i] = t->name;
@@ -1262,8 +1298,8 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
     if (n > 1) qsort(keys, n, sizeof *keys, st_cmp_str_ptr);
     for (size_t i = 1; i < n; i++) {
         if (strcmp(keys[i - 1], keys[i]) == 0) {
-            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': tensor name " NM " appears twice",
-                               path, keys[i]);
+            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                               "dio_safetensors_write '%s': tensor name " NM " appears twice", path, keys[i]);
             goto fail;
         }
     }
@@ -1272,7 +1308,8 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
         if (!m->key || !m->value || !st_utf8_valid((const unsigned char *)m->key, strlen(m->key), NULL) ||
             !st_utf8_valid((const unsigned char *)m->value, strlen(m->value), NULL)) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
-                               "dio_safetensors_write '%s': metadata entry %zu needs a UTF-8 key and value", path, i);
+                               "dio_safetensors_write '%s': metadata entry %zu needs a UTF-8 key and value",
+                               path, i);
             goto fail;
         }
         keys[i] = m->key;
@@ -1280,8 +1317,9 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
     if (n_metadata > 1) qsort(keys, n_metadata, sizeof *keys, st_cmp_str_ptr);
     for (size_t i = 1; i < n_metadata; i++) {
         if (strcmp(keys[i - 1], keys[i]) == 0) {
-            st = dio_set_error(DIO_ERR_INVALID_ARGUMENT, "dio_safetensors_write '%s': metadata key " NM " appears twice",
-                               path, keys[i]);
+            st =
+                dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                              "dio_safetensors_write '%s': metadata key " NM " appears twice", path, keys[i]);
             goto fail;
         }
     }
@@ -1303,7 +1341,8 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
             if (!e || !cJSON_AddStringToObject(e, "dtype", st_dtype_to_name(t->dtype))) goto oom;
             size_t used = (size_t)snprintf(raw, sizeof raw, "[");
             for (int32_t d = 0; d < t->ndim; d++)
-                used += (size_t)snprintf(raw + used, sizeof raw - used, "%s%" PRId64, d ? "," : "", t->shape[d]);
+                used +=
+                    (size_t)snprintf(raw + used, sizeof raw - used, "%s%" PRId64, d ? "," : "", t->shape[d]);
             snprintf(raw + used, sizeof raw - used, "]");
             if (!cJSON_AddRawToObject(e, "shape", raw)) goto oom;
             snprintf(raw, sizeof raw, "[%" PRIu64 ",%" PRIu64 "]", offset, offset + sizes[i]);
@@ -1325,8 +1364,9 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
     if (!tmp) goto oom;
     fd = mkstemp(tmp);
     if (fd < 0) {
-        st = dio_set_error(DIO_ERR_IO, "dio_safetensors_write: cannot create a temporary file beside '%s': %s", path,
-                           strerror(errno));
+        st =
+            dio_set_error(DIO_ERR_IO, "dio_safetensors_write: cannot create a temporary file beside '%s': %s",
+                          path, strerror(errno));
         goto fail;
     }
     tmp_made = 1;
@@ -1360,7 +1400,8 @@ io:
     st = dio_set_error(DIO_ERR_IO, "dio_safetensors_write: writing '%s' failed: %s", tmp, strerror(errno));
     goto fail;
 oom:
-    st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "dio_safetensors_write '%s': out of memory", path ? path : "");
+    st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "dio_safetensors_write '%s': out of memory",
+                       path ? path : "");
 fail:
     if (fd >= 0) close(fd);
     if (tmp_made) unlink(tmp);

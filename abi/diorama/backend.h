@@ -39,10 +39,11 @@ typedef enum dio_device_type {
 } dio_device_type;
 
 /* Capability bits in dio_device_props.caps. */
-#define DIO_CAP_F16 (1u << 0)        /* native f16 arithmetic */
-#define DIO_CAP_BF16 (1u << 1)       /* native bf16 arithmetic */
-#define DIO_CAP_FP8 (1u << 2)        /* native fp8 arithmetic */
-#define DIO_CAP_HOST_MEMORY (1u << 3) /* buffers are host memory: buffer_host_ptr works, from_host is zero-copy */
+#define DIO_CAP_F16 (1u << 0)  /* native f16 arithmetic */
+#define DIO_CAP_BF16 (1u << 1) /* native bf16 arithmetic */
+#define DIO_CAP_FP8 (1u << 2)  /* native fp8 arithmetic */
+#define DIO_CAP_HOST_MEMORY                                                                                  \
+    (1u << 3) /* buffers are host memory: buffer_host_ptr works, from_host is zero-copy */
 
 typedef struct dio_device_props {
     uint32_t struct_size;
@@ -92,11 +93,32 @@ typedef enum dio_op {
 
 static inline const char *dio_op_name(int32_t op)
 {
-    static const char *const names[DIO_OP_COUNT_1_0] = {
-        "matmul", "attention", "layernorm", "rmsnorm", "adaln_modulate", "gated_residual", "rope",
-        "gelu", "silu", "swiglu", "conv3d", "conv2d", "channel_rmsnorm", "upsample_nearest", "softmax",
-        "add", "mul", "axpby", "clamp", "gather", "copy", "concat", "slice", "permute", "patchify",
-        "unpatchify"};
+    static const char *const names[DIO_OP_COUNT_1_0] = {"matmul",
+                                                        "attention",
+                                                        "layernorm",
+                                                        "rmsnorm",
+                                                        "adaln_modulate",
+                                                        "gated_residual",
+                                                        "rope",
+                                                        "gelu",
+                                                        "silu",
+                                                        "swiglu",
+                                                        "conv3d",
+                                                        "conv2d",
+                                                        "channel_rmsnorm",
+                                                        "upsample_nearest",
+                                                        "softmax",
+                                                        "add",
+                                                        "mul",
+                                                        "axpby",
+                                                        "clamp",
+                                                        "gather",
+                                                        "copy",
+                                                        "concat",
+                                                        "slice",
+                                                        "permute",
+                                                        "patchify",
+                                                        "unpatchify"};
     return (op >= 0 && op < DIO_OP_COUNT_1_0) ? names[op] : "unknown";
 }
 
@@ -136,8 +158,8 @@ typedef struct dio_backend_iface {
 
     /* Buffers. Contents of a fresh buffer are undefined. */
     dio_status (*buffer_alloc)(void *ctx, int32_t device, uint64_t size, dio_buffer **out);
-    dio_status (*buffer_from_host)(void *ctx, int32_t device, void *host_ptr, uint64_t size,
-                                   uint32_t flags, dio_buffer **out);
+    dio_status (*buffer_from_host)(void *ctx, int32_t device, void *host_ptr, uint64_t size, uint32_t flags,
+                                   dio_buffer **out);
     void (*buffer_free)(void *ctx, dio_buffer *buffer);
     uint64_t (*buffer_size)(void *ctx, const dio_buffer *buffer);
     int32_t (*buffer_device)(void *ctx, const dio_buffer *buffer);

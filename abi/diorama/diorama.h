@@ -89,15 +89,15 @@ DIO_API dio_status dio_context_load(dio_context *ctx, const char *path);
 
 typedef struct dio_plugin_info {
     uint32_t struct_size;
-    int32_t accepted;   /* 1 loaded and registered, 0 refused */
-    int32_t kind;       /* dio_plugin_kind, 0 when refused before the descriptor was read */
+    int32_t accepted; /* 1 loaded and registered, 0 refused */
+    int32_t kind;     /* dio_plugin_kind, 0 when refused before the descriptor was read */
     uint32_t abi_min, abi_max, abi_agreed;
     const char *path;
-    const char *name;    /* NULL when refused before the descriptor was read */
+    const char *name; /* NULL when refused before the descriptor was read */
     const char *version;
     const char *license;
     const char *description;
-    const char *refusal; /* why it was refused, NULL when accepted */
+    const char *refusal;                     /* why it was refused, NULL when accepted */
     const dio_plugin_descriptor *descriptor; /* NULL when refused */
 } dio_plugin_info;
 

@@ -57,9 +57,13 @@ static_assert(offsetof(dio_tensor, offset) == 120, "dio_tensor ABI 1.0");
 static inline size_t dio_dtype_size(int32_t dtype)
 {
     switch (dtype) {
-    case DIO_DTYPE_F32: case DIO_DTYPE_I32: return 4;
-    case DIO_DTYPE_F16: case DIO_DTYPE_BF16: return 2;
-    case DIO_DTYPE_F8E4M3: case DIO_DTYPE_F8E5M2: case DIO_DTYPE_U8: return 1;
+    case DIO_DTYPE_F32:
+    case DIO_DTYPE_I32: return 4;
+    case DIO_DTYPE_F16:
+    case DIO_DTYPE_BF16: return 2;
+    case DIO_DTYPE_F8E4M3:
+    case DIO_DTYPE_F8E5M2:
+    case DIO_DTYPE_U8: return 1;
     case DIO_DTYPE_I64: return 8;
     default: return 0;
     }

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#define DIO_ABI_MAKE(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor) & 0xffffu)))
+#define DIO_ABI_MAKE(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | ((uint32_t)(minor)&0xffffu)))
 #define DIO_ABI_MAJOR(v) ((uint32_t)(v) >> 16)
-#define DIO_ABI_MINOR(v) ((uint32_t)(v) & 0xffffu)
+#define DIO_ABI_MINOR(v) ((uint32_t)(v)&0xffffu)
 
 /* The ABI these headers describe. */
 #define DIO_ABI_VERSION_MAJOR 1

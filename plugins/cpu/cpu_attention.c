@@ -101,10 +101,12 @@ static inline v8f att_exp2(v8f x)
     return att_sel(x != x, x, p);
 }
 
-/* C[r][0..15] (+)= Σ_{k<kdim} A[r·ars + k·aks] · B[k·ldb + 0..15] for r < MR (MR a constant after inlining). */
+/* C[r][0..15] (+)= Σ_{k<kdim} A[r·ars + k·aks] · B[k·ldb + 0..15] for r < MR (MR a constant after inlining).
+ */
 static inline __attribute__((always_inline)) void att_kernel(const int MR, const int accumulate, int64_t kdim,
                                                              const float *A, int64_t ars, int64_t aks,
-                                                             const float *B, int64_t ldb, float *C, int64_t ldc)
+                                                             const float *B, int64_t ldb, float *C,
+                                                             int64_t ldc)
 {
     v8f c[6][2];
 #pragma GCC unroll 6
@@ -130,8 +132,8 @@ static inline __attribute__((always_inline)) void att_kernel(const int MR, const
 }
 
 /* Rows [0, rows) of C, all ncb column blocks of 16: the MR = 6 kernel plus a remainder. */
-static void att_gemm(const int accumulate, int64_t rows, int64_t ncb, int64_t kdim, const float *A, int64_t ars,
-                     int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc)
+static void att_gemm(const int accumulate, int64_t rows, int64_t ncb, int64_t kdim, const float *A,
+                     int64_t ars, int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
     int64_t r0 = 0, full = rows / 6 * 6;
     /* A tail of 1 or 2 rows would run with 2 or 4 independent accumulators, too few to hide the FMA
@@ -139,8 +141,10 @@ static void att_gemm(const int accumulate, int64_t rows, int64_t ncb, int64_t kd
     if (rows % 6 != 0 && rows % 6 < 3 && full >= 6) full -= 6;
     for (; r0 < full; r0 += 6)
         for (int64_t cb = 0; cb < ncb; cb++) {
-            if (accumulate) att_kernel(6, 1, kdim, A + r0 * ars, ars, aks, B + cb * 16, ldb, C + r0 * ldc + cb * 16, ldc);
-            else att_kernel(6, 0, kdim, A + r0 * ars, ars, aks, B + cb * 16, ldb, C + r0 * ldc + cb * 16, ldc);
+            if (accumulate)
+                att_kernel(6, 1, kdim, A + r0 * ars, ars, aks, B + cb * 16, ldb, C + r0 * ldc + cb * 16, ldc);
+            else
+                att_kernel(6, 0, kdim, A + r0 * ars, ars, aks, B + cb * 16, ldb, C + r0 * ldc + cb * 16, ldc);
         }
     while (r0 < rows) {
         const int64_t n = rows - r0 > 5 ? (rows - r0 + 1) / 2 : rows - r0; /* 7 → 4 + 3, 8 → 4 + 4 */
@@ -149,8 +153,10 @@ static void att_gemm(const int accumulate, int64_t rows, int64_t ncb, int64_t kd
             float *c = C + r0 * ldc + cb * 16;
 #define ATT_TAIL(k)                                                                                          \
     case k:                                                                                                  \
-        if (accumulate) att_kernel(k, 1, kdim, a, ars, aks, b, ldb, c, ldc);                                 \
-        else att_kernel(k, 0, kdim, a, ars, aks, b, ldb, c, ldc);                                            \
+        if (accumulate)                                                                                      \
+            att_kernel(k, 1, kdim, a, ars, aks, b, ldb, c, ldc);                                             \
+        else                                                                                                 \
+            att_kernel(k, 0, kdim, a, ars, aks, b, ldb, c, ldc);                                             \
         break;
             switch (n) {
                 ATT_TAIL(1)
@@ -177,8 +183,10 @@ static void att_read_params(const void *p, int64_t D, att_params *out)
     out->scale = 0.0f;
     out->causal = 0;
     if (ap) {
-        if (ap->struct_size >= offsetof(dio_attention_params, scale) + sizeof(ap->scale)) out->scale = ap->scale;
-        if (ap->struct_size >= offsetof(dio_attention_params, causal) + sizeof(ap->causal)) out->causal = ap->causal != 0;
+        if (ap->struct_size >= offsetof(dio_attention_params, scale) + sizeof(ap->scale))
+            out->scale = ap->scale;
+        if (ap->struct_size >= offsetof(dio_attention_params, causal) + sizeof(ap->causal))
+            out->causal = ap->causal != 0;
     }
     if (out->scale == 0.0f) out->scale = D > 0 ? (float)(1.0 / sqrt((double)D)) : 1.0f;
 }
@@ -186,7 +194,8 @@ static void att_read_params(const void *p, int64_t D, att_params *out)
 static dio_status att_check_last_dim(const cpu_backend *be, const dio_tensor *t, const char *what)
 {
     if (t->ndim > 0 && t->shape[t->ndim - 1] > 1 && t->stride[t->ndim - 1] != 1)
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "attention: %s: the last dim must be contiguous (stride %lld)", what,
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "attention: %s: the last dim must be contiguous (stride %lld)", what,
                          (long long)t->stride[t->ndim - 1]);
     return DIO_OK;
 }
@@ -204,7 +213,8 @@ dio_status cpu_check_attention(const cpu_backend *be, const dio_op_call *call)
     mask = call->n_inputs > 3 ? call->inputs[3] : NULL;
     O = call->outputs[0];
     if (!cpu_is_float_activation(Q->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "attention: input Q has dtype %s; activations must be f32, f16 or bf16",
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "attention: input Q has dtype %s; activations must be f32, f16 or bf16",
                          dio_dtype_name(Q->dtype));
     if (K->dtype != Q->dtype || V->dtype != Q->dtype || O->dtype != Q->dtype)
         return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
@@ -228,33 +238,38 @@ dio_status cpu_check_attention(const cpu_backend *be, const dio_op_call *call)
     Dv = V->shape[3];
     if (K->shape[0] != B || K->shape[3] != D || V->shape[0] != B || V->shape[1] != Hkv || V->shape[2] != Lk)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                         "attention: K %s and V %s do not match Q %s (expected K [%lld, Hkv, Lk, %lld], V [%lld, Hkv, Lk, Dv])",
+                         "attention: K %s and V %s do not match Q %s (expected K [%lld, Hkv, Lk, %lld], V "
+                         "[%lld, Hkv, Lk, Dv])",
                          cpu_shape_str(K, s1, sizeof(s1)), cpu_shape_str(V, s2, sizeof(s2)),
                          cpu_shape_str(Q, s3, sizeof(s3)), (long long)B, (long long)D, (long long)B);
     if (O->shape[0] != B || O->shape[1] != Hq || O->shape[2] != Lq || O->shape[3] != Dv)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "attention: output O %s must be [%lld, %lld, %lld, %lld]",
-                         cpu_shape_str(O, s1, sizeof(s1)), (long long)B, (long long)Hq, (long long)Lq, (long long)Dv);
+        return cpu_error(
+            be, DIO_ERR_INVALID_ARGUMENT, "attention: output O %s must be [%lld, %lld, %lld, %lld]",
+            cpu_shape_str(O, s1, sizeof(s1)), (long long)B, (long long)Hq, (long long)Lq, (long long)Dv);
     if (Hkv == 0 ? Hq != 0 : Hq % Hkv != 0)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                         "attention: query heads (%lld) must be a multiple of key/value heads (%lld)", (long long)Hq,
-                         (long long)Hkv);
+                         "attention: query heads (%lld) must be a multiple of key/value heads (%lld)",
+                         (long long)Hq, (long long)Hkv);
     if (D == 0 && B * Hq * Lq * Dv > 0)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "attention: head dim D of Q %s must be at least 1",
                          cpu_shape_str(Q, s1, sizeof(s1)));
     if (mask) {
         int ok = 0;
-        if (mask->ndim == 2) ok = mask->shape[0] == Lq && mask->shape[1] == Lk;
+        if (mask->ndim == 2)
+            ok = mask->shape[0] == Lq && mask->shape[1] == Lk;
         else if (mask->ndim == 4)
-            ok = mask->shape[0] == B && (mask->shape[1] == 1 || mask->shape[1] == Hq) && mask->shape[2] == Lq &&
-                 mask->shape[3] == Lk;
+            ok = mask->shape[0] == B && (mask->shape[1] == 1 || mask->shape[1] == Hq) &&
+                 mask->shape[2] == Lq && mask->shape[3] == Lk;
         if (!ok)
             return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
                              "attention: input mask %s must be [%lld, %lld] or [%lld, 1 or %lld, %lld, %lld]",
                              cpu_shape_str(mask, s1, sizeof(s1)), (long long)Lq, (long long)Lk, (long long)B,
                              (long long)Hq, (long long)Lq, (long long)Lk);
     }
-    if ((st = att_check_last_dim(be, Q, "input Q")) != DIO_OK || (st = att_check_last_dim(be, K, "input K")) != DIO_OK ||
-        (st = att_check_last_dim(be, V, "input V")) != DIO_OK || (st = att_check_last_dim(be, O, "output O")) != DIO_OK ||
+    if ((st = att_check_last_dim(be, Q, "input Q")) != DIO_OK ||
+        (st = att_check_last_dim(be, K, "input K")) != DIO_OK ||
+        (st = att_check_last_dim(be, V, "input V")) != DIO_OK ||
+        (st = att_check_last_dim(be, O, "output O")) != DIO_OK ||
         (mask && (st = att_check_last_dim(be, mask, "input mask")) != DIO_OK))
         return st;
     return DIO_OK;
@@ -273,36 +288,44 @@ typedef struct att_call {
     float qscale;                       /* scale·log2 e */
     int causal;
     int pack_k, pack_v; /* copy K/V tiles into dense f32 (widening, or rows far apart) */
-    int64_t nqb; /* query blocks per (batch, head) */
+    int64_t nqb;        /* query blocks per (batch, head) */
 } att_call;
 
 /* Per-thread scratch, in floats. */
 typedef struct att_ws {
-    float *qt;    /* [D][ATT_BQ]  Qᵀ, pre-scaled */
-    float *st;    /* [ATT_BK][ATT_BQ]  Sᵀ, then Pᵀ */
-    float *ot;    /* [Dv][ATT_BQ]  Oᵀ accumulator */
+    float *qt;            /* [D][ATT_BQ]  Qᵀ, pre-scaled */
+    float *st;            /* [ATT_BK][ATT_BQ]  Sᵀ, then Pᵀ */
+    float *ot;            /* [Dv][ATT_BQ]  Oᵀ accumulator */
     float *m, *l, *alpha; /* [ATT_BQ] each */
-    float *kc, *vc; /* [ATT_BK][D], [ATT_BK][Dv]: packed K/V tiles */
-    float *row;   /* [max(D, Dv)] */
+    float *kc, *vc;       /* [ATT_BK][D], [ATT_BK][Dv]: packed K/V tiles */
+    float *row;           /* [max(D, Dv)] */
 } att_ws;
 
 static size_t att_ws_floats(int64_t D, int64_t Dv)
 {
     const int64_t dm = D > Dv ? D : Dv;
-    const int64_t n = D * ATT_BQ + (int64_t)ATT_BK * ATT_BQ + Dv * ATT_BQ + 3 * ATT_BQ + dm + (int64_t)ATT_BK * (D + Dv);
+    const int64_t n =
+        D * ATT_BQ + (int64_t)ATT_BK * ATT_BQ + Dv * ATT_BQ + 3 * ATT_BQ + dm + (int64_t)ATT_BK * (D + Dv);
     return (size_t)((n + 15) / 16 * 16);
 }
 
 static void att_ws_carve(att_ws *w, float *base, int64_t D, int64_t Dv)
 {
     float *p = base;
-    w->qt = p; p += D * ATT_BQ;
-    w->st = p; p += (int64_t)ATT_BK * ATT_BQ;
-    w->ot = p; p += Dv * ATT_BQ;
-    w->m = p; p += ATT_BQ;
-    w->l = p; p += ATT_BQ;
-    w->alpha = p; p += ATT_BQ;
-    w->row = p; p += (D > Dv ? D : Dv);
+    w->qt = p;
+    p += D * ATT_BQ;
+    w->st = p;
+    p += (int64_t)ATT_BK * ATT_BQ;
+    w->ot = p;
+    p += Dv * ATT_BQ;
+    w->m = p;
+    p += ATT_BQ;
+    w->l = p;
+    p += ATT_BQ;
+    w->alpha = p;
+    p += ATT_BQ;
+    w->row = p;
+    p += (D > Dv ? D : Dv);
     w->kc = p;
     p += (int64_t)ATT_BK * D;
     w->vc = p;
@@ -480,7 +503,8 @@ dio_status cpu_op_attention(void *ctx, dio_stream *stream, const dio_op_call *ca
     per_thread = att_ws_floats(c.D, c.Dv);
     ws = be->host->alloc_aligned(per_thread * sizeof(float) * (size_t)nt, 64);
     if (!ws) {
-        st = cpu_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "attention: out of host memory for %d thread workspaces", nt);
+        st = cpu_error(be, DIO_ERR_OUT_OF_HOST_MEMORY,
+                       "attention: out of host memory for %d thread workspaces", nt);
         goto fail;
     }
 #pragma omp parallel num_threads(nt)

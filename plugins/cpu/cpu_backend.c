@@ -110,7 +110,8 @@ static dio_status cpu_device_props(void *ctx, int32_t device, dio_device_props *
     dio_device_props p;
     long pages, page_size, avail;
     if (!be || !out) return DIO_ERR_INVALID_ARGUMENT;
-    if (device != 0) return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "cpu backend: no device %d (only 0)", device);
+    if (device != 0)
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "cpu backend: no device %d (only 0)", device);
     memset(&p, 0, sizeof(p));
     p.struct_size = (uint32_t)sizeof(p);
     p.type = DIO_DEVICE_CPU;
@@ -125,7 +126,8 @@ static dio_status cpu_device_props(void *ctx, int32_t device, dio_device_props *
     p.alignment = CPU_ALIGNMENT;
     /* Copy only what the caller's struct holds. */
     {
-        uint32_t n = out->struct_size && out->struct_size < sizeof(p) ? out->struct_size : (uint32_t)sizeof(p);
+        uint32_t n =
+            out->struct_size && out->struct_size < sizeof(p) ? out->struct_size : (uint32_t)sizeof(p);
         memcpy(out, &p, n);
         out->struct_size = n;
     }

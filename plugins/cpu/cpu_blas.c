@@ -58,9 +58,7 @@ static inline float blas_e4m3(uint32_t v)
 void cpu_blas_to_f32(float *restrict dst, const void *restrict src, int32_t dtype, int64_t n)
 {
     switch (dtype) {
-    case DIO_DTYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        return;
+    case DIO_DTYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); return;
     case DIO_DTYPE_BF16: {
         const uint16_t *s = src;
         for (int64_t i = 0; i < n; i++) dst[i] = blas_bits_f32((uint32_t)s[i] << 16);
@@ -81,9 +79,7 @@ void cpu_blas_to_f32(float *restrict dst, const void *restrict src, int32_t dtyp
         for (int64_t i = 0; i < n; i++) dst[i] = blas_e4m3(s[i]);
         return;
     }
-    default:
-        cpu_convert_to_f32(dst, src, dtype, n);
-        return;
+    default: cpu_convert_to_f32(dst, src, dtype, n); return;
     }
 }
 
@@ -108,7 +104,8 @@ dio_status cpu_blas_sgemm(const cpu_backend *be, const char *op, char ta, char t
     if (K <= 0) { /* C = beta·C; beta == 0 writes zeros without reading C */
         for (int64_t i = 0; i < M; i++) {
             float *c = C + i * ldc;
-            if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+            if (beta == 0.0f)
+                memset(c, 0, (size_t)N * sizeof(float));
             else if (beta != 1.0f)
                 for (int64_t j = 0; j < N; j++) c[j] *= beta;
         }
@@ -116,9 +113,10 @@ dio_status cpu_blas_sgemm(const cpu_backend *be, const char *op, char ta, char t
     }
     ds = dnnl_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (ds != dnnl_success)
-        return cpu_error(be, DIO_ERR_BACKEND_FAILURE,
-                         "%s: oneDNN sgemm(%c%c, M=%lld, N=%lld, K=%lld, lda=%lld, ldb=%lld, ldc=%lld) failed: %s",
-                         op, ta, tb, (long long)M, (long long)N, (long long)K, (long long)lda, (long long)ldb,
-                         (long long)ldc, dnnl_status2str(ds));
+        return cpu_error(
+            be, DIO_ERR_BACKEND_FAILURE,
+            "%s: oneDNN sgemm(%c%c, M=%lld, N=%lld, K=%lld, lda=%lld, ldb=%lld, ldc=%lld) failed: %s", op, ta,
+            tb, (long long)M, (long long)N, (long long)K, (long long)lda, (long long)ldb, (long long)ldc,
+            dnnl_status2str(ds));
     return DIO_OK;
 }

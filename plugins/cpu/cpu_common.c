@@ -37,13 +37,14 @@ dio_status cpu_check_tensor(const cpu_backend *be, const dio_tensor *t, const ch
     esize = dio_dtype_size(t->dtype);
     if (!esize) return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "%s: unknown dtype %d", what, t->dtype);
     if (t->ndim < 0 || t->ndim > DIO_MAX_DIMS)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: ndim %d outside 0..%d", what, t->ndim, DIO_MAX_DIMS);
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: ndim %d outside 0..%d", what, t->ndim,
+                         DIO_MAX_DIMS);
     if (!t->buffer) return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: no buffer", what);
     /* Kernels address elements through typed pointers, so element 0 must be aligned to its size
      * (a weight at an odd offset of a safetensors file is copied by its component, not read here). */
     if (((uintptr_t)t->buffer->data + t->offset) % esize)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s data at offset %llu is not %zu-byte aligned", what,
-                         dio_dtype_name(t->dtype), (unsigned long long)t->offset, esize);
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s data at offset %llu is not %zu-byte aligned",
+                         what, dio_dtype_name(t->dtype), (unsigned long long)t->offset, esize);
     if (writable && (t->buffer->flags & DIO_HOST_BUFFER_READ_ONLY))
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: output in a read-only buffer", what);
     for (int i = 0; i < t->ndim; i++) {
@@ -51,8 +52,10 @@ dio_status cpu_check_tensor(const cpu_backend *be, const dio_tensor *t, const ch
             return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: dim %d has size %lld", what, i,
                              (long long)t->shape[i]);
         if (t->shape[i] == 0) return DIO_OK; /* empty: addresses nothing */
-        if (t->stride[i] > 0) hi += (__int128)(t->shape[i] - 1) * t->stride[i];
-        else lo += (__int128)(t->shape[i] - 1) * t->stride[i];
+        if (t->stride[i] > 0)
+            hi += (__int128)(t->shape[i] - 1) * t->stride[i];
+        else
+            lo += (__int128)(t->shape[i] - 1) * t->stride[i];
     }
     lo = lo * (__int128)esize + (__int128)t->offset;
     hi = (hi + 1) * (__int128)esize + (__int128)t->offset;
@@ -153,12 +156,12 @@ uint16_t cpu_f32_to_f16(float f)
     uint32_t u = f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);     /* NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);    /* rounds to >= 65536: inf */
-    if (a < 0x38800000u) {                                      /* below 2^-14: subnormal or zero */
-        float v = bits_f32(a) * 16777216.0f;                    /* scale by 2^24: value in units of 2^-24 */
-        uint32_t m = (uint32_t)nearbyintf(v);                   /* current rounding mode: nearest even */
-        return (uint16_t)(sign | m);                            /* m == 1024 gives the smallest normal */
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65536: inf */
+    if (a < 0x38800000u) {                                   /* below 2^-14: subnormal or zero */
+        float v = bits_f32(a) * 16777216.0f;                 /* scale by 2^24: value in units of 2^-24 */
+        uint32_t m = (uint32_t)nearbyintf(v);                /* current rounding mode: nearest even */
+        return (uint16_t)(sign | m);                         /* m == 1024 gives the smallest normal */
     }
     {
         uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* RNE on the 13 dropped bits */
@@ -197,9 +200,9 @@ static uint8_t cpu_encode_f8(float f, int mbits, int bias, float maxv, uint8_t n
     if (a == 0.0f) return sign;
     frexpf(a, &e); /* a = frac * 2^e, frac in [0.5, 1) → unbiased exponent e-1 */
     e -= 1;
-    if (e < 1 - bias) e = 1 - bias; /* subnormal range shares the minimum exponent */
+    if (e < 1 - bias) e = 1 - bias;       /* subnormal range shares the minimum exponent */
     q = nearbyintf(ldexpf(a, mbits - e)); /* mantissa incl. implicit bit, in units of 2^(e-mbits) */
-    if (q >= (float)(2 << mbits)) { /* rounding carried into the next binade */
+    if (q >= (float)(2 << mbits)) {       /* rounding carried into the next binade */
         q /= 2.0f;
         e += 1;
     }

@@ -22,7 +22,7 @@
 
 #include "cpu_blas.h"
 
-#ifndef CONV_BUDGET /* (overridable to test the chunking on small shapes) */
+#ifndef CONV_BUDGET                    /* (overridable to test the chunking on small shapes) */
 #define CONV_BUDGET ((int64_t)8 << 20) /* floats in a chunk's input window or output (32 MiB) */
 #endif
 #define CONV_MAX_PRIMS 16
@@ -59,7 +59,7 @@ static void conv_read_params(const void *p, conv_params *out)
 typedef struct conv_geom {
     int ns;
     int64_t B, Cin, Cout, G, c;
-    int64_t in[3];  /* real input extent per spatial dim (time: c + T) */
+    int64_t in[3]; /* real input extent per spatial dim (time: c + T) */
     int64_t k[3], s[3], d[3], pf[3], pb[3];
     int64_t out[3];
 } conv_geom;
@@ -83,19 +83,24 @@ static dio_status conv_check(const cpu_backend *be, const dio_op_call *call, int
     conv_read_params(call->params, &p);
 
     if (!cpu_is_float_activation(x->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "%s: input x has dtype %s; activations must be f32, f16 or bf16", op,
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "%s: input x has dtype %s; activations must be f32, f16 or bf16", op,
                          dio_dtype_name(x->dtype));
     if (y->dtype != x->dtype)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: output y has dtype %s but x has %s; they must match", op,
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                         "%s: output y has dtype %s but x has %s; they must match", op,
                          dio_dtype_name(y->dtype), dio_dtype_name(x->dtype));
     if (cache && cache->dtype != x->dtype)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: input cache has dtype %s but x has %s; they must match", op,
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                         "%s: input cache has dtype %s but x has %s; they must match", op,
                          dio_dtype_name(cache->dtype), dio_dtype_name(x->dtype));
     if (!cpu_is_float_activation(w->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "%s: input w has dtype %s; conv weights must be f32, f16 or bf16", op,
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "%s: input w has dtype %s; conv weights must be f32, f16 or bf16", op,
                          dio_dtype_name(w->dtype));
     if (bias && !cpu_is_float_activation(bias->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "%s: input bias has dtype %s; it must be f32, f16 or bf16", op,
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "%s: input bias has dtype %s; it must be f32, f16 or bf16", op,
                          dio_dtype_name(bias->dtype));
     if (x->ndim != nd || w->ndim != nd || y->ndim != nd || (cache && cache->ndim != nd))
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: x %s, w %s and y %s must be %d-D", op,
@@ -104,12 +109,14 @@ static dio_status conv_check(const cpu_backend *be, const dio_op_call *call, int
     for (int i = 0; i < ns; i++) {
         if (p.stride[i] < 1 || p.dilation[i] < 1 || p.pad_front[i] < 0 || p.pad_back[i] < 0)
             return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                             "%s: spatial dim %d has stride %lld, dilation %lld, padding %lld/%lld (need >= 1, >= 1, >= 0)",
-                             op, i, (long long)p.stride[i], (long long)p.dilation[i], (long long)p.pad_front[i],
-                             (long long)p.pad_back[i]);
+                             "%s: spatial dim %d has stride %lld, dilation %lld, padding %lld/%lld (need >= "
+                             "1, >= 1, >= 0)",
+                             op, i, (long long)p.stride[i], (long long)p.dilation[i],
+                             (long long)p.pad_front[i], (long long)p.pad_back[i]);
     }
     if (p.groups < 1)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: groups is %lld, must be >= 1", op, (long long)p.groups);
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: groups is %lld, must be >= 1", op,
+                         (long long)p.groups);
 
     g->ns = ns;
     g->B = x->shape[0];
@@ -119,14 +126,17 @@ static dio_status conv_check(const cpu_backend *be, const dio_op_call *call, int
     g->c = cache ? cache->shape[2] : 0;
     if (g->Cin % g->G || g->Cout % g->G || w->shape[1] != g->Cin / g->G)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                         "%s: w %s does not fit x %s with groups %lld (need Cin and Cout divisible by groups, w [Cout, Cin/groups, ...])",
-                         op, cpu_shape_str(w, s1, sizeof(s1)), cpu_shape_str(x, s2, sizeof(s2)), (long long)g->G);
+                         "%s: w %s does not fit x %s with groups %lld (need Cin and Cout divisible by "
+                         "groups, w [Cout, Cin/groups, ...])",
+                         op, cpu_shape_str(w, s1, sizeof(s1)), cpu_shape_str(x, s2, sizeof(s2)),
+                         (long long)g->G);
     if (bias && (bias->ndim != 1 || bias->shape[0] != g->Cout))
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: input bias %s must be [%lld]", op,
                          cpu_shape_str(bias, s1, sizeof(s1)), (long long)g->Cout);
     if (cache && (cache->shape[0] != g->B || cache->shape[1] != g->Cin || cache->shape[3] != x->shape[3] ||
                   cache->shape[4] != x->shape[4]))
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: input cache %s must be [%lld, %lld, c, %lld, %lld]", op,
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                         "%s: input cache %s must be [%lld, %lld, c, %lld, %lld]", op,
                          cpu_shape_str(cache, s1, sizeof(s1)), (long long)g->B, (long long)g->Cin,
                          (long long)x->shape[3], (long long)x->shape[4]);
     for (int i = 0; i < ns; i++) {
@@ -147,9 +157,10 @@ static dio_status conv_check(const cpu_backend *be, const dio_op_call *call, int
         len = g->pf[i] + g->in[i] + g->pb[i];
         ext = (g->k[i] - 1) * g->d[i] + 1;
         if (len < ext)
-            return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                             "%s: spatial dim %d: padded input extent %lld is smaller than the dilated kernel %lld", op, i,
-                             (long long)len, (long long)ext);
+            return cpu_error(
+                be, DIO_ERR_INVALID_ARGUMENT,
+                "%s: spatial dim %d: padded input extent %lld is smaller than the dilated kernel %lld", op, i,
+                (long long)len, (long long)ext);
         g->out[i] = (len - ext) / g->s[i] + 1;
     }
     {
@@ -157,12 +168,14 @@ static dio_status conv_check(const cpu_backend *be, const dio_op_call *call, int
         for (int i = 0; i < ns; i++) ok = ok && y->shape[2 + i] == g->out[i];
         if (!ok) {
             if (ns == 3)
-                return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "conv3d: output y %s must be [%lld, %lld, %lld, %lld, %lld]",
+                return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                                 "conv3d: output y %s must be [%lld, %lld, %lld, %lld, %lld]",
                                  cpu_shape_str(y, s1, sizeof(s1)), (long long)g->B, (long long)g->Cout,
                                  (long long)g->out[0], (long long)g->out[1], (long long)g->out[2]);
-            return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "conv2d: output y %s must be [%lld, %lld, %lld, %lld]",
-                             cpu_shape_str(y, s1, sizeof(s1)), (long long)g->B, (long long)g->Cout, (long long)g->out[0],
-                             (long long)g->out[1]);
+            return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                             "conv2d: output y %s must be [%lld, %lld, %lld, %lld]",
+                             cpu_shape_str(y, s1, sizeof(s1)), (long long)g->B, (long long)g->Cout,
+                             (long long)g->out[0], (long long)g->out[1]);
         }
     }
     {
@@ -253,11 +266,13 @@ static void conv_plan(const conv_geom *g, int64_t *mb, int64_t *on)
         int64_t lo = 1, hi = g->out[i];
         on[i] = 1;
         if (conv_chunk_floats(g, 1, on) > CONV_BUDGET) continue; /* even one: shrink the next dim too */
-        while (lo < hi) { /* largest n with the window under budget */
+        while (lo < hi) {                                        /* largest n with the window under budget */
             const int64_t mid = lo + (hi - lo + 1) / 2;
             on[i] = mid;
-            if (conv_chunk_floats(g, 1, on) <= CONV_BUDGET) lo = mid;
-            else hi = mid - 1;
+            if (conv_chunk_floats(g, 1, on) <= CONV_BUDGET)
+                lo = mid;
+            else
+                hi = mid - 1;
         }
         on[i] = lo;
         return;
@@ -300,7 +315,7 @@ typedef struct conv_state {
     do {                                                                                                     \
         dnnl_status_t ds_ = (call_);                                                                         \
         if (ds_ != dnnl_success) {                                                                           \
-            st = cpu_error(s->be, DIO_ERR_BACKEND_FAILURE, "%s: oneDNN %s failed: %s", s->op, (what_),      \
+            st = cpu_error(s->be, DIO_ERR_BACKEND_FAILURE, "%s: oneDNN %s failed: %s", s->op, (what_),       \
                            dnnl_status2str(ds_));                                                            \
             goto fail;                                                                                       \
         }                                                                                                    \
@@ -341,13 +356,15 @@ static dio_status conv_weights(conv_state *s, const dnnl_memory_desc_t *md, int 
             return DIO_OK;
         }
     if (s->nweights == CONV_MAX_WEIGHTS) {
-        st = cpu_error(s->be, DIO_ERR_INTERNAL, "%s: more than %d weight layouts in one call", s->op, CONV_MAX_WEIGHTS);
+        st = cpu_error(s->be, DIO_ERR_INTERNAL, "%s: more than %d weight layouts in one call", s->op,
+                       CONV_MAX_WEIGHTS);
         goto fail;
     }
     bytes = dnnl_memory_desc_get_size(md);
     buf = s->be->host->alloc_aligned(bytes ? bytes : 64, 64);
     if (!buf) {
-        st = cpu_error(s->be, DIO_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory for reordered weights", s->op);
+        st = cpu_error(s->be, DIO_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory for reordered weights",
+                       s->op);
         goto fail;
     }
     if (dnnl_memory_desc_equal(&s->wplain_md, md)) {
@@ -430,15 +447,18 @@ static dio_status conv_get_prim(conv_state *s, const conv_chunk *ch, conv_prim *
         wdims[1] = g->Cin;
         for (int i = 0; i < g->ns; i++) wdims[2 + i] = g->k[i];
     }
-    CONV_DNNL(dnnl_memory_desc_init_by_tag(&src_any, nd, sdims, dnnl_f32, dnnl_format_tag_any), "memory descriptor");
-    CONV_DNNL(dnnl_memory_desc_init_by_tag(&dst_any, nd, ddims, dnnl_f32, dnnl_format_tag_any), "memory descriptor");
+    CONV_DNNL(dnnl_memory_desc_init_by_tag(&src_any, nd, sdims, dnnl_f32, dnnl_format_tag_any),
+              "memory descriptor");
+    CONV_DNNL(dnnl_memory_desc_init_by_tag(&dst_any, nd, ddims, dnnl_f32, dnnl_format_tag_any),
+              "memory descriptor");
     CONV_DNNL(dnnl_memory_desc_init_by_tag(&wei_any, nd + (g->G > 1), wdims, dnnl_f32, dnnl_format_tag_any),
               "memory descriptor");
-    CONV_DNNL(dnnl_memory_desc_init_by_tag(&p->src_plain_md, nd, sdims, dnnl_f32, g->ns == 3 ? dnnl_ncdhw : dnnl_nchw),
+    CONV_DNNL(dnnl_memory_desc_init_by_tag(&p->src_plain_md, nd, sdims, dnnl_f32,
+                                           g->ns == 3 ? dnnl_ncdhw : dnnl_nchw),
               "memory descriptor");
-    CONV_DNNL(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-                                                         &wei_any, s->has_bias ? &s->bias_md : NULL, &dst_any, strides,
-                                                         dil, pl, pr),
+    CONV_DNNL(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                         &src_any, &wei_any, s->has_bias ? &s->bias_md : NULL,
+                                                         &dst_any, strides, dil, pl, pr),
               "convolution descriptor");
     CONV_DNNL(dnnl_primitive_desc_create(&p->conv_pd, &cd, s->attr, s->engine, NULL), "convolution creation");
     CONV_DNNL(dnnl_primitive_create(&p->conv, p->conv_pd), "convolution creation");
@@ -451,13 +471,16 @@ static dio_status conv_get_prim(conv_state *s, const conv_chunk *ch, conv_prim *
     p->dst_bytes = dnnl_memory_desc_get_size(p->dst_md);
     {
         dnnl_memory_desc_t blk;
-        CONV_DNNL(dnnl_memory_desc_init_by_tag(&blk, nd, sdims, dnnl_f32, g->ns == 3 ? dnnl_nCdhw8c : dnnl_nChw8c),
-                  "memory descriptor");
+        CONV_DNNL(
+            dnnl_memory_desc_init_by_tag(&blk, nd, sdims, dnnl_f32, g->ns == 3 ? dnnl_nCdhw8c : dnnl_nChw8c),
+            "memory descriptor");
         p->src_blocked8 = dnnl_memory_desc_equal(p->src_md, &blk);
     }
-    if (!dnnl_memory_desc_equal(p->src_md, &p->src_plain_md) && !(p->src_blocked8 && s->xdt == DIO_DTYPE_F32)) {
-        CONV_DNNL(dnnl_reorder_primitive_desc_create(&rpd, &p->src_plain_md, s->engine, p->src_md, s->engine, NULL),
-                  "input reorder creation");
+    if (!dnnl_memory_desc_equal(p->src_md, &p->src_plain_md) &&
+        !(p->src_blocked8 && s->xdt == DIO_DTYPE_F32)) {
+        CONV_DNNL(
+            dnnl_reorder_primitive_desc_create(&rpd, &p->src_plain_md, s->engine, p->src_md, s->engine, NULL),
+            "input reorder creation");
         CONV_DNNL(dnnl_primitive_create(&p->src_reorder, rpd), "input reorder creation");
         dnnl_primitive_desc_destroy(rpd);
         rpd = NULL;
@@ -465,9 +488,11 @@ static dio_status conv_get_prim(conv_state *s, const conv_chunk *ch, conv_prim *
     /* The result goes straight into y's strided view when y is f32, else into a plain f32 block. */
     if (s->ydt == DIO_DTYPE_F32) {
         for (int i = 0; i < nd; i++) ostrides[i] = s->ystride[i];
-        CONV_DNNL(dnnl_memory_desc_init_by_strides(&p->out_md, nd, ddims, dnnl_f32, ostrides), "memory descriptor");
+        CONV_DNNL(dnnl_memory_desc_init_by_strides(&p->out_md, nd, ddims, dnnl_f32, ostrides),
+                  "memory descriptor");
     } else {
-        CONV_DNNL(dnnl_memory_desc_init_by_tag(&p->out_md, nd, ddims, dnnl_f32, g->ns == 3 ? dnnl_ncdhw : dnnl_nchw),
+        CONV_DNNL(dnnl_memory_desc_init_by_tag(&p->out_md, nd, ddims, dnnl_f32,
+                                               g->ns == 3 ? dnnl_ncdhw : dnnl_nchw),
                   "memory descriptor");
     }
     CONV_DNNL(dnnl_reorder_primitive_desc_create(&rpd, p->dst_md, s->engine, &p->out_md, s->engine, NULL),
@@ -489,15 +514,15 @@ static dio_status conv_reserve(conv_state *s, void **buf, size_t *cap, size_t by
     *cap = 0;
     *buf = s->be->host->alloc_aligned(bytes, 64);
     if (!*buf)
-        return cpu_error(s->be, DIO_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory for a %zu-byte chunk buffer", s->op,
-                         bytes);
+        return cpu_error(s->be, DIO_ERR_OUT_OF_HOST_MEMORY,
+                         "%s: out of host memory for a %zu-byte chunk buffer", s->op, bytes);
     *cap = bytes;
     return DIO_OK;
 }
 
 /* Dense f32 input window [mb][Cin][ext...] gathered from [cache, x]. */
-static void conv_gather(const cpu_backend *be, const conv_geom *g, const conv_chunk *ch, float *dst, const char *x,
-                        const char *cache, int32_t dt, const int64_t *xin)
+static void conv_gather(const cpu_backend *be, const conv_geom *g, const conv_chunk *ch, float *dst,
+                        const char *x, const char *cache, int32_t dt, const int64_t *xin)
 {
     const size_t es = dio_dtype_size(dt);
     const int64_t W = g->in[g->ns - 1];
@@ -512,8 +537,10 @@ static void conv_gather(const cpu_backend *be, const conv_geom *g, const conv_ch
         const char *src;
         if (g->ns == 3) {
             const int64_t tr = ch->rs[0] + t;
-            if (tr < g->c) src = cache + (((b * g->Cin + ci) * g->c + tr) * H + hr) * W * (int64_t)es;
-            else src = x + (((b * g->Cin + ci) * T + (tr - g->c)) * H + hr) * W * (int64_t)es;
+            if (tr < g->c)
+                src = cache + (((b * g->Cin + ci) * g->c + tr) * H + hr) * W * (int64_t)es;
+            else
+                src = x + (((b * g->Cin + ci) * T + (tr - g->c)) * H + hr) * W * (int64_t)es;
         } else {
             src = x + ((b * g->Cin + ci) * H + hr) * W * (int64_t)es;
         }
@@ -546,8 +573,10 @@ static void conv_gather_blocked8(const cpu_backend *be, const conv_geom *g, cons
             }
             if (g->ns == 3) {
                 const int64_t tr = ch->rs[0] + t;
-                if (tr < g->c) src = cache + (((b * g->Cin + ci) * g->c + tr) * H + hr) * W;
-                else src = x + (((b * g->Cin + ci) * T + (tr - g->c)) * H + hr) * W;
+                if (tr < g->c)
+                    src = cache + (((b * g->Cin + ci) * g->c + tr) * H + hr) * W;
+                else
+                    src = x + (((b * g->Cin + ci) * T + (tr - g->c)) * H + hr) * W;
             } else {
                 src = x + ((b * g->Cin + ci) * H + hr) * W;
             }
@@ -567,9 +596,12 @@ static void conv_fill_bias(const conv_geom *g, const conv_chunk *ch, char *y, in
             for (int64_t t = 0; t < n0; t++)
                 for (int64_t h = 0; h < n1; h++) {
                     int64_t off = (ch->b0 + b) * ys[0] + co * ys[1];
-                    if (g->ns == 3) off += (ch->o0[0] + t) * ys[2] + (ch->o0[1] + h) * ys[3];
-                    else off += (ch->o0[0] + h) * ys[2];
-                    for (int64_t wo = 0; wo < Wo; wo++) cpu_store_f32(y, dt, off + wo, bias ? bias[co] : 0.0f);
+                    if (g->ns == 3)
+                        off += (ch->o0[0] + t) * ys[2] + (ch->o0[1] + h) * ys[3];
+                    else
+                        off += (ch->o0[0] + h) * ys[2];
+                    for (int64_t wo = 0; wo < Wo; wo++)
+                        cpu_store_f32(y, dt, off + wo, bias ? bias[co] : 0.0f);
                 }
 }
 
@@ -628,7 +660,8 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
     threads_set = 1;
     if ((st = cpu_dnnl_get(be, (void **)&s->engine, (void **)&s->stream)) != DIO_OK) goto fail;
     CONV_DNNL(dnnl_primitive_attr_create(&s->attr), "attribute creation");
-    CONV_DNNL(dnnl_primitive_attr_set_scratchpad_mode(s->attr, dnnl_scratchpad_mode_user), "attribute creation");
+    CONV_DNNL(dnnl_primitive_attr_set_scratchpad_mode(s->attr, dnnl_scratchpad_mode_user),
+              "attribute creation");
     {
         dnnl_dims_t wdims, bdims = {geom.Cout};
         const int nd = ns + 2;
@@ -644,11 +677,13 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
             wdims[0] = geom.Cout;
             wdims[1] = geom.Cin;
             for (int i = 0; i < ns; i++) wdims[2 + i] = geom.k[i];
-            CONV_DNNL(dnnl_memory_desc_init_by_tag(&s->wplain_md, nd, wdims, dnnl_f32, ns == 3 ? dnnl_oidhw : dnnl_oihw),
+            CONV_DNNL(dnnl_memory_desc_init_by_tag(&s->wplain_md, nd, wdims, dnnl_f32,
+                                                   ns == 3 ? dnnl_oidhw : dnnl_oihw),
                       "memory descriptor");
         }
         if (bias) {
-            CONV_DNNL(dnnl_memory_desc_init_by_tag(&s->bias_md, 1, bdims, dnnl_f32, dnnl_x), "memory descriptor");
+            CONV_DNNL(dnnl_memory_desc_init_by_tag(&s->bias_md, 1, bdims, dnnl_f32, dnnl_x),
+                      "memory descriptor");
             s->has_bias = 1;
         }
     }
@@ -663,32 +698,38 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
             conv_prim *p = NULL;
             int direct;
             for (int i = 0; i < ns; i++) {
-                ch.on[i] = i == ns - 1 ? geom.out[i] : (geom.out[i] - ch.o0[i] < on[i] ? geom.out[i] - ch.o0[i] : on[i]);
+                ch.on[i] = i == ns - 1 ? geom.out[i]
+                                       : (geom.out[i] - ch.o0[i] < on[i] ? geom.out[i] - ch.o0[i] : on[i]);
             }
             if (!conv_window(&geom, &ch) || geom.Cin == 0) {
                 conv_fill_bias(&geom, &ch, cpu_tensor_data(y), y->dtype, y->stride, bias);
             } else {
-                const size_t win_bytes = (size_t)(ch.mb * geom.Cin) * sizeof(float) *
-                                         (size_t)(ns == 3 ? ch.ext[0] * ch.ext[1] * ch.ext[2] : ch.ext[0] * ch.ext[1]);
+                const size_t win_bytes =
+                    (size_t)(ch.mb * geom.Cin) * sizeof(float) *
+                    (size_t)(ns == 3 ? ch.ext[0] * ch.ext[1] * ch.ext[2] : ch.ext[0] * ch.ext[1]);
                 int64_t yoff = ch.b0 * y->stride[0];
                 for (int i = 0; i < ns - 1; i++) yoff += ch.o0[i] * y->stride[2 + i];
                 if ((st = conv_get_prim(s, &ch, &p)) != DIO_OK) goto fail;
                 direct = p->src_blocked8 && x->dtype == DIO_DTYPE_F32;
                 if ((!direct && (st = conv_reserve(s, &win, &win_cap, win_bytes)) != DIO_OK) ||
-                    ((direct || p->src_reorder) && (st = conv_reserve(s, &wblk, &wblk_cap, p->src_bytes)) != DIO_OK) ||
+                    ((direct || p->src_reorder) &&
+                     (st = conv_reserve(s, &wblk, &wblk_cap, p->src_bytes)) != DIO_OK) ||
                     (st = conv_reserve(s, &oblk, &oblk_cap, p->dst_bytes)) != DIO_OK ||
                     (s->ydt != DIO_DTYPE_F32 &&
-                     (st = conv_reserve(s, &oplain, &oplain_cap, dnnl_memory_desc_get_size(&p->out_md))) != DIO_OK) ||
-                    (p->scratch_bytes && (st = conv_reserve(s, &scratch, &scratch_cap, p->scratch_bytes)) != DIO_OK))
+                     (st = conv_reserve(s, &oplain, &oplain_cap, dnnl_memory_desc_get_size(&p->out_md))) !=
+                         DIO_OK) ||
+                    (p->scratch_bytes &&
+                     (st = conv_reserve(s, &scratch, &scratch_cap, p->scratch_bytes)) != DIO_OK))
                     goto fail;
                 if (direct) {
-                    conv_gather_blocked8(be, &geom, &ch, wblk, cpu_tensor_data(x), cache ? cpu_tensor_data(cache) : NULL,
-                                         xin);
+                    conv_gather_blocked8(be, &geom, &ch, wblk, cpu_tensor_data(x),
+                                         cache ? cpu_tensor_data(cache) : NULL, xin);
                     CONV_DNNL(dnnl_memory_create(&mem[1], p->src_md, s->engine, wblk), "memory creation");
                 } else {
-                    conv_gather(be, &geom, &ch, win, cpu_tensor_data(x), cache ? cpu_tensor_data(cache) : NULL,
-                                x->dtype, xin);
-                    CONV_DNNL(dnnl_memory_create(&mem[0], &p->src_plain_md, s->engine, win), "memory creation");
+                    conv_gather(be, &geom, &ch, win, cpu_tensor_data(x),
+                                cache ? cpu_tensor_data(cache) : NULL, x->dtype, xin);
+                    CONV_DNNL(dnnl_memory_create(&mem[0], &p->src_plain_md, s->engine, win),
+                              "memory creation");
                     if (p->src_reorder) {
                         dnnl_exec_arg_t a[2];
                         CONV_DNNL(dnnl_memory_create(&mem[1], p->src_md, s->engine, wblk), "memory creation");
@@ -702,10 +743,13 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
                 CONV_DNNL(dnnl_memory_create(&mem[2], &s->wmd[p->weights], s->engine, s->wbuf[p->weights]),
                           "memory creation");
                 CONV_DNNL(dnnl_memory_create(&mem[3], p->dst_md, s->engine, oblk), "memory creation");
-                if (bias) CONV_DNNL(dnnl_memory_create(&mem[4], &s->bias_md, s->engine, bias), "memory creation");
+                if (bias)
+                    CONV_DNNL(dnnl_memory_create(&mem[4], &s->bias_md, s->engine, bias), "memory creation");
                 if (p->scratch_bytes)
-                    CONV_DNNL(dnnl_memory_create(&mem[5], dnnl_primitive_desc_query_md(p->conv_pd, dnnl_query_scratchpad_md, 0),
-                                                 s->engine, scratch),
+                    CONV_DNNL(dnnl_memory_create(
+                                  &mem[5],
+                                  dnnl_primitive_desc_query_md(p->conv_pd, dnnl_query_scratchpad_md, 0),
+                                  s->engine, scratch),
                               "memory creation");
                 {
                     dnnl_exec_arg_t a[5];
@@ -727,8 +771,9 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
                     CONV_DNNL(dnnl_primitive_execute(p->conv, s->stream, n, a), "convolution");
                 }
                 CONV_DNNL(dnnl_memory_create(&mem[6], &p->out_md, s->engine,
-                                             s->ydt == DIO_DTYPE_F32 ? (void *)((float *)cpu_tensor_data(y) + yoff)
-                                                                      : (void *)oplain),
+                                             s->ydt == DIO_DTYPE_F32
+                                                 ? (void *)((float *)cpu_tensor_data(y) + yoff)
+                                                 : (void *)oplain),
                           "memory creation");
                 {
                     dnnl_exec_arg_t a[2];
@@ -749,9 +794,12 @@ static dio_status conv_run(cpu_backend *be, const dio_op_call *call, int ns)
                         const int64_t h = r % n1, t = (r / n1) % n0, bc = r / (n1 * n0);
                         const int64_t co = bc % geom.Cout, b = bc / geom.Cout;
                         int64_t off = (ch.b0 + b) * y->stride[0] + co * y->stride[1];
-                        if (ns == 3) off += (ch.o0[0] + t) * y->stride[2] + (ch.o0[1] + h) * y->stride[3];
-                        else off += (ch.o0[0] + h) * y->stride[2];
-                        cpu_convert_from_f32(yb + off * (int64_t)es, y->dtype, (const float *)oplain + r * Wo, Wo);
+                        if (ns == 3)
+                            off += (ch.o0[0] + t) * y->stride[2] + (ch.o0[1] + h) * y->stride[3];
+                        else
+                            off += (ch.o0[0] + h) * y->stride[2];
+                        cpu_convert_from_f32(yb + off * (int64_t)es, y->dtype, (const float *)oplain + r * Wo,
+                                             Wo);
                     }
                 }
                 for (int i = 0; i < 7; i++) {

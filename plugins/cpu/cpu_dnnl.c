@@ -37,19 +37,20 @@ dio_status cpu_dnnl_get(cpu_backend *be, void **engine, void **stream)
         if (!st) {
             st = calloc(1, sizeof(*st));
             if (!st) {
-                status = cpu_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "cpu backend: out of memory for oneDNN state");
+                status =
+                    cpu_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "cpu backend: out of memory for oneDNN state");
                 goto fail;
             }
             ds = dnnl_engine_create(&st->engine, dnnl_cpu, 0);
             if (ds != dnnl_success) {
-                status = cpu_error(be, DIO_ERR_BACKEND_FAILURE, "cpu backend: oneDNN engine creation failed: %s",
-                                   dnnl_status2str(ds));
+                status = cpu_error(be, DIO_ERR_BACKEND_FAILURE,
+                                   "cpu backend: oneDNN engine creation failed: %s", dnnl_status2str(ds));
                 goto fail;
             }
             ds = dnnl_stream_create(&st->stream, st->engine, dnnl_stream_default_flags);
             if (ds != dnnl_success) {
-                status = cpu_error(be, DIO_ERR_BACKEND_FAILURE, "cpu backend: oneDNN stream creation failed: %s",
-                                   dnnl_status2str(ds));
+                status = cpu_error(be, DIO_ERR_BACKEND_FAILURE,
+                                   "cpu backend: oneDNN stream creation failed: %s", dnnl_status2str(ds));
                 goto fail;
             }
             __atomic_store_n(&be->dnnl, (void *)st, __ATOMIC_RELEASE);

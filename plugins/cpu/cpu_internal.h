@@ -24,7 +24,7 @@ typedef struct cpu_backend {
 struct dio_buffer {
     uint8_t *data;
     uint64_t size;
-    int owned; /* 1: allocated here, freed with host->free_aligned */
+    int owned;      /* 1: allocated here, freed with host->free_aligned */
     uint32_t flags; /* DIO_HOST_BUFFER_* */
 };
 
@@ -61,13 +61,13 @@ const char *cpu_shape_str(const dio_tensor *t, char *buf, size_t n);
 /* ---- dtype conversion ---- */
 
 float cpu_f16_to_f32(uint16_t h);
-uint16_t cpu_f32_to_f16(float f);     /* round to nearest even, overflow to inf */
+uint16_t cpu_f32_to_f16(float f); /* round to nearest even, overflow to inf */
 float cpu_bf16_to_f32(uint16_t h);
-uint16_t cpu_f32_to_bf16(float f);    /* round to nearest even, NaN kept NaN */
+uint16_t cpu_f32_to_bf16(float f); /* round to nearest even, NaN kept NaN */
 float cpu_f8e4m3_to_f32(uint8_t v);
-uint8_t cpu_f32_to_f8e4m3(float f);   /* RNE, saturating at ±448, NaN → 0x7f */
+uint8_t cpu_f32_to_f8e4m3(float f); /* RNE, saturating at ±448, NaN → 0x7f */
 float cpu_f8e5m2_to_f32(uint8_t v);
-uint8_t cpu_f32_to_f8e5m2(float f);   /* RNE, saturating at ±57344, NaN → 0x7f */
+uint8_t cpu_f32_to_f8e5m2(float f); /* RNE, saturating at ±57344, NaN → 0x7f */
 
 /* Converts n contiguous elements. Integer dtypes convert by value. */
 void cpu_convert_to_f32(float *dst, const void *src, int32_t src_dtype, int64_t n);
@@ -78,8 +78,8 @@ void cpu_store_f32(void *base, int32_t dtype, int64_t index, float v);
 
 /* ---- op entry points (one family per file) ---- */
 
-#define CPU_DECLARE_OP(name)                                                                     \
-    dio_status cpu_check_##name(const cpu_backend *be, const dio_op_call *call);                \
+#define CPU_DECLARE_OP(name)                                                                                 \
+    dio_status cpu_check_##name(const cpu_backend *be, const dio_op_call *call);                             \
     dio_status cpu_op_##name(void *ctx, dio_stream *stream, const dio_op_call *call);
 
 CPU_DECLARE_OP(matmul)           /* cpu_matmul.c (oneDNN) */

@@ -14,7 +14,7 @@
 
 #include "cpu_blas.h"
 
-#ifndef MM_BUDGET /* (overridable to test the blocking on small shapes) */
+#ifndef MM_BUDGET                    /* (overridable to test the blocking on small shapes) */
 #define MM_BUDGET ((int64_t)8 << 20) /* floats in one scratch block (32 MiB) */
 #endif
 #ifndef MM_KB
@@ -34,8 +34,10 @@ static void mm_read_params(const void *p, mm_params *out)
     out->alpha = 1.0f;
     out->beta = 0.0f;
     if (!mp) return;
-    if (mp->struct_size >= offsetof(dio_matmul_params, trans_a) + sizeof(mp->trans_a)) out->trans_a = mp->trans_a != 0;
-    if (mp->struct_size >= offsetof(dio_matmul_params, trans_b) + sizeof(mp->trans_b)) out->trans_b = mp->trans_b != 0;
+    if (mp->struct_size >= offsetof(dio_matmul_params, trans_a) + sizeof(mp->trans_a))
+        out->trans_a = mp->trans_a != 0;
+    if (mp->struct_size >= offsetof(dio_matmul_params, trans_b) + sizeof(mp->trans_b))
+        out->trans_b = mp->trans_b != 0;
     if (mp->struct_size >= offsetof(dio_matmul_params, alpha) + sizeof(mp->alpha)) out->alpha = mp->alpha;
     if (mp->struct_size >= offsetof(dio_matmul_params, beta) + sizeof(mp->beta)) out->beta = mp->beta;
 }
@@ -62,17 +64,20 @@ dio_status cpu_check_matmul(const cpu_backend *be, const dio_op_call *call)
     mm_read_params(call->params, &p);
 
     if (!cpu_is_float_activation(A->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "matmul: input A has dtype %s; activations must be f32, f16 or bf16",
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "matmul: input A has dtype %s; activations must be f32, f16 or bf16",
                          dio_dtype_name(A->dtype));
     if (C->dtype != A->dtype)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "matmul: output C has dtype %s but A has %s; they must match",
+        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
+                         "matmul: output C has dtype %s but A has %s; they must match",
                          dio_dtype_name(C->dtype), dio_dtype_name(A->dtype));
     if (!mm_weight_dtype(B->dtype))
         return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
                          "matmul: input B has dtype %s; weights must be f32, f16, bf16, f8e4m3 or f8e5m2",
                          dio_dtype_name(B->dtype));
     if (bias && !cpu_is_float_activation(bias->dtype))
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "matmul: input bias has dtype %s; it must be f32, f16 or bf16",
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "matmul: input bias has dtype %s; it must be f32, f16 or bf16",
                          dio_dtype_name(bias->dtype));
 
     nd = A->ndim;
@@ -98,10 +103,11 @@ dio_status cpu_check_matmul(const cpu_backend *be, const dio_op_call *call)
                              cpu_shape_str(C, s3, sizeof(s3)));
     }
     if (Kb != K)
-        return cpu_error(be, DIO_ERR_INVALID_ARGUMENT,
-                         "matmul: inner dims differ: A %s (trans_a %d) has K = %lld, B %s (trans_b %d) has %lld",
-                         cpu_shape_str(A, s1, sizeof(s1)), p.trans_a, (long long)K, cpu_shape_str(B, s2, sizeof(s2)),
-                         p.trans_b, (long long)Kb);
+        return cpu_error(
+            be, DIO_ERR_INVALID_ARGUMENT,
+            "matmul: inner dims differ: A %s (trans_a %d) has K = %lld, B %s (trans_b %d) has %lld",
+            cpu_shape_str(A, s1, sizeof(s1)), p.trans_a, (long long)K, cpu_shape_str(B, s2, sizeof(s2)),
+            p.trans_b, (long long)Kb);
     if (C->shape[nd - 2] != M || C->shape[nd - 1] != N)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "matmul: output C %s must end in [%lld, %lld]",
                          cpu_shape_str(C, s1, sizeof(s1)), (long long)M, (long long)N);
@@ -109,10 +115,12 @@ dio_status cpu_check_matmul(const cpu_backend *be, const dio_op_call *call)
         return cpu_error(be, DIO_ERR_INVALID_ARGUMENT, "matmul: input bias %s must be [%lld]",
                          cpu_shape_str(bias, s1, sizeof(s1)), (long long)N);
     if (A->shape[nd - 1] > 1 && A->stride[nd - 1] != 1)
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "matmul: input A: the last dim must be contiguous (stride %lld)",
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "matmul: input A: the last dim must be contiguous (stride %lld)",
                          (long long)A->stride[nd - 1]);
     if (C->shape[nd - 1] > 1 && C->stride[nd - 1] != 1)
-        return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "matmul: output C: the last dim must be contiguous (stride %lld)",
+        return cpu_error(be, DIO_ERR_NOT_SUPPORTED,
+                         "matmul: output C: the last dim must be contiguous (stride %lld)",
                          (long long)C->stride[nd - 1]);
     if (!dio_tensor_is_contiguous(B))
         return cpu_error(be, DIO_ERR_NOT_SUPPORTED, "matmul: input B %s must be contiguous",
@@ -169,8 +177,10 @@ static dio_status mm_run(mm_job *j)
         float *Cb;
         int64_t ldcb;
         if (j->a_stage) { /* the stored block: rows m0.. (or all K rows, columns m0..) */
-            if (!ta) mm_pack(be, j->as, j->A, j->adt, j->lda, m0, mbl, 0, K);
-            else mm_pack(be, j->as, j->A, j->adt, j->lda, 0, K, m0, mbl);
+            if (!ta)
+                mm_pack(be, j->as, j->A, j->adt, j->lda, m0, mbl, 0, K);
+            else
+                mm_pack(be, j->as, j->A, j->adt, j->lda, 0, K, m0, mbl);
             Ab = j->as;
             ldab = ta ? mbl : K;
         } else {
@@ -192,8 +202,10 @@ static dio_status mm_run(mm_job *j)
                 const float *Bb, *Abk;
                 int64_t ldbb;
                 if (j->b_conv) {
-                    if (!tb) mm_pack(be, j->bs, j->B, j->bdt, N, k0, kbl, n0, nbl);
-                    else mm_pack(be, j->bs, j->B, j->bdt, K, n0, nbl, k0, kbl);
+                    if (!tb)
+                        mm_pack(be, j->bs, j->B, j->bdt, N, k0, kbl, n0, nbl);
+                    else
+                        mm_pack(be, j->bs, j->B, j->bdt, K, n0, nbl, k0, kbl);
                     Bb = j->bs;
                     ldbb = tb ? kbl : nbl;
                 } else {
@@ -201,8 +213,8 @@ static dio_status mm_run(mm_job *j)
                     ldbb = tb ? K : N;
                 }
                 Abk = Ab + (ta ? k0 * ldab : k0);
-                st = cpu_blas_sgemm(be, "matmul", ta ? 'T' : 'N', tb ? 'T' : 'N', mbl, nbl, kbl, j->p.alpha, Abk, ldab,
-                                    Bb, ldbb, k0 == 0 ? j->p.beta : 1.0f, Cb + n0, ldcb);
+                st = cpu_blas_sgemm(be, "matmul", ta ? 'T' : 'N', tb ? 'T' : 'N', mbl, nbl, kbl, j->p.alpha,
+                                    Abk, ldab, Bb, ldbb, k0 == 0 ? j->p.beta : 1.0f, Cb + n0, ldcb);
                 if (st != DIO_OK) return st;
                 if (K == 0) break;
             }
@@ -297,8 +309,10 @@ dio_status cpu_op_matmul(void *ctx, dio_stream *stream, const dio_op_call *call)
     if (j.b_conv) {
         j.kb = j.K < MM_KB ? (j.K > 0 ? j.K : 1) : MM_KB;
         j.nb = MM_BUDGET / j.kb;
-        if (j.nb >= j.N) j.nb = j.N;
-        else j.nb = j.nb >= 16 ? j.nb / 16 * 16 : 16;
+        if (j.nb >= j.N)
+            j.nb = j.N;
+        else
+            j.nb = j.nb >= 16 ? j.nb / 16 * 16 : 16;
     }
     j.mb = j.M;
     if (j.a_stage || j.c_stage) {

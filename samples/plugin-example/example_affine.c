@@ -64,7 +64,8 @@ static dio_status affine_create(const dio_component_create_info *info, void **ou
     dio_weight_info w;
     dio_status st;
     const dio_host_services *h = info->host;
-    if (!info->weights) return h->set_error(DIO_ERR_INVALID_ARGUMENT, "example-affine: needs weights (scale, bias)");
+    if (!info->weights)
+        return h->set_error(DIO_ERR_INVALID_ARGUMENT, "example-affine: needs weights (scale, bias)");
     a = calloc(1, sizeof(*a));
     if (!a) return h->set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "example-affine: out of memory");
     a->host = h;
@@ -84,7 +85,8 @@ static dio_status affine_create(const dio_component_create_info *info, void **ou
     if ((st = place_weight(a, &w, &a->scale, &a->scale_buf)) != DIO_OK) goto fail;
     if (info->weights->find(info->weights->ctx, "bias", &w) == DIO_OK) {
         if (w.ndim != 1 || w.dtype != DIO_DTYPE_F32 || w.shape[0] != a->scale.shape[0]) {
-            st = h->set_error(DIO_ERR_BAD_FORMAT, "example-affine: weight \"bias\" must be f32 [C] like scale");
+            st = h->set_error(DIO_ERR_BAD_FORMAT,
+                              "example-affine: weight \"bias\" must be f32 [C] like scale");
             goto fail;
         }
         if ((st = place_weight(a, &w, &a->bias, &a->bias_buf)) != DIO_OK) goto fail;
@@ -102,13 +104,15 @@ static dio_status affine_output_shapes(void *self, const dio_tensor *const *in, 
     affine *a = self;
     const dio_tensor *x = in[0];
     if (x->ndim < 1 || x->shape[x->ndim - 1] != a->scale.shape[0])
-        return a->host->set_error(DIO_ERR_INVALID_ARGUMENT, "example-affine: input \"x\" must end in C = %lld",
+        return a->host->set_error(DIO_ERR_INVALID_ARGUMENT,
+                                  "example-affine: input \"x\" must end in C = %lld",
                                   (long long)a->scale.shape[0]);
     dio_tensor_init(&out[0], DIO_DTYPE_F32, x->ndim, x->shape, NULL, 0);
     return DIO_OK;
 }
 
-static dio_status affine_run(void *self, dio_stream *s, const dio_tensor *const *in, const dio_tensor *const *out)
+static dio_status affine_run(void *self, dio_stream *s, const dio_tensor *const *in,
+                             const dio_tensor *const *out)
 {
     affine *a = self;
     dio_status st;

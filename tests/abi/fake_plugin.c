@@ -7,20 +7,20 @@
 #include "diorama/backend.h"
 #include "diorama/plugin.h"
 
-#define V_GOOD 1           /* ABI [1.0, current]: accepted */
-#define V_NEWER_MINOR 2    /* ABI [1.0, 1.7], descriptor with appended fields: accepted, agreed current */
-#define V_NEWER_MAJOR 3    /* ABI [2.0, 2.1]: refused, ABI mismatch */
-#define V_OLDER_MAJOR 4    /* ABI [0.1, 0.9]: refused, ABI mismatch */
-#define V_NULL_DESC 5      /* entry returns OK and no descriptor: refused */
-#define V_NO_TABLE 6       /* kind backend, NULL backend table: refused */
-#define V_BAD_NAME 7       /* name with spaces and capitals: refused */
-#define V_SHORT_DESC 8     /* descriptor struct_size too short for ABI 1.0: refused */
-#define V_SHORT_TABLE 9    /* backend table struct_size too short: refused */
-#define V_DUPLICATE 10     /* same name as V_GOOD, loaded after it: refused as duplicate */
-#define V_ENTRY_FAILS 11   /* entry returns an error with a message: refused with that message */
-#define V_MISSING_SLOT 12  /* backend table with a NULL required function: refused */
+#define V_GOOD 1            /* ABI [1.0, current]: accepted */
+#define V_NEWER_MINOR 2     /* ABI [1.0, 1.7], descriptor with appended fields: accepted, agreed current */
+#define V_NEWER_MAJOR 3     /* ABI [2.0, 2.1]: refused, ABI mismatch */
+#define V_OLDER_MAJOR 4     /* ABI [0.1, 0.9]: refused, ABI mismatch */
+#define V_NULL_DESC 5       /* entry returns OK and no descriptor: refused */
+#define V_NO_TABLE 6        /* kind backend, NULL backend table: refused */
+#define V_BAD_NAME 7        /* name with spaces and capitals: refused */
+#define V_SHORT_DESC 8      /* descriptor struct_size too short for ABI 1.0: refused */
+#define V_SHORT_TABLE 9     /* backend table struct_size too short: refused */
+#define V_DUPLICATE 10      /* same name as V_GOOD, loaded after it: refused as duplicate */
+#define V_ENTRY_FAILS 11    /* entry returns an error with a message: refused with that message */
+#define V_MISSING_SLOT 12   /* backend table with a NULL required function: refused */
 #define V_PLUGIN_REFUSES 13 /* reads the host's range and refuses it itself: ABI mismatch */
-#define V_OLDER_MINOR 14   /* ABI [1.0, 1.0] exactly, a plugin built against the first 1.x: accepted */
+#define V_OLDER_MINOR 14    /* ABI [1.0, 1.0] exactly, a plugin built against the first 1.x: accepted */
 
 #ifndef FAKE_VARIANT
 #error FAKE_VARIANT must be defined
@@ -85,7 +85,8 @@ static dio_status fake_download(void *c, dio_stream *s, dio_buffer *d, uint64_t 
     (void)c, (void)s, (void)d, (void)o, (void)p, (void)n;
     return DIO_ERR_NOT_SUPPORTED;
 }
-static dio_status fake_copy(void *c, dio_stream *s, dio_buffer *d, uint64_t o, dio_buffer *b, uint64_t p, uint64_t n)
+static dio_status fake_copy(void *c, dio_stream *s, dio_buffer *d, uint64_t o, dio_buffer *b, uint64_t p,
+                            uint64_t n)
 {
     (void)c, (void)s, (void)d, (void)o, (void)b, (void)p, (void)n;
     return DIO_ERR_NOT_SUPPORTED;
@@ -210,7 +211,8 @@ DIO_PLUGIN_EXPORT dio_status dio_plugin_entry(const dio_host_info *host, const d
     return host->services->set_error(DIO_ERR_NOT_SUPPORTED, "fake plugin needs a device this machine lacks");
 #elif FAKE_VARIANT == V_PLUGIN_REFUSES
     (void)out, (void)fake_descriptor;
-    return host->services->set_error(DIO_ERR_ABI_MISMATCH, "fake plugin wants host ABI >= 9.0, host offers up to %u.%u",
+    return host->services->set_error(DIO_ERR_ABI_MISMATCH,
+                                     "fake plugin wants host ABI >= 9.0, host offers up to %u.%u",
                                      DIO_ABI_MAJOR(host->abi_max), DIO_ABI_MINOR(host->abi_max));
 #else
     (void)host;

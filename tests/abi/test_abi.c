@@ -8,53 +8,61 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                                 \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            failures++;                                                                                  \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                  \
-            printf(__VA_ARGS__);                                                                         \
-            printf("\n");                                                                                \
-        }                                                                                                \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            failures++;                                                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 static void test_negotiation(void)
 {
     uint32_t agreed = 0;
     /* A host at 1.3 that still takes 1.0, against an older-minor plugin: they agree on the plugin's 1.1. */
-    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 1), &agreed) &&
+    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 1),
+                            &agreed) &&
               agreed == DIO_ABI_MAKE(1, 1),
           "older minor plugin should be accepted at 1.1, agreed %x", agreed);
     /* A newer-minor plugin against that host: agreed on the host's 1.3. */
-    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 9), &agreed) &&
+    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 9),
+                            &agreed) &&
               agreed == DIO_ABI_MAKE(1, 3),
           "newer minor plugin should be accepted at 1.3, agreed %x", agreed);
     /* A newer-major plugin that dropped 1.x: refused. */
-    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(2, 0), DIO_ABI_MAKE(2, 0), &agreed),
+    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(2, 0), DIO_ABI_MAKE(2, 0),
+                             &agreed),
           "newer major plugin must be refused");
     /* A newer-major plugin that still speaks 1.2: accepted at 1.3... only if its range reaches 1.3. */
-    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(2, 0), &agreed) &&
+    CHECK(dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(2, 0),
+                            &agreed) &&
               agreed == DIO_ABI_MAKE(1, 3),
           "a plugin spanning 1.2..2.0 should agree on 1.3");
     /* A plugin too old for a host that dropped 1.0: refused. */
-    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 1), &agreed),
+    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 1),
+                             &agreed),
           "a plugin below the host's minimum must be refused");
-    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(1, 1), &agreed),
+    CHECK(!dio_abi_negotiate(DIO_ABI_MAKE(1, 0), DIO_ABI_MAKE(1, 3), DIO_ABI_MAKE(1, 2), DIO_ABI_MAKE(1, 1),
+                             &agreed),
           "an empty plugin range must be refused");
 }
 
 typedef struct expectation {
-    const char *file;     /* file name in the fake dir */
+    const char *file; /* file name in the fake dir */
     int accepted;
-    const char *reason;   /* substring of the refusal */
+    const char *reason; /* substring of the refusal */
 } expectation;
 
 static const expectation expected[] = {
     {"libdio_fake_a_good.so", 1, NULL},
     {"libdio_fake_newer_minor.so", 1, NULL},
     {"libdio_fake_older_minor.so", 1, NULL},
-    {"libdio_fake_newer_major.so", 0, "ABI mismatch: the plugin speaks [2.0, 2.1], this host speaks [1.0, 1.0]"},
-    {"libdio_fake_older_major.so", 0, "ABI mismatch: the plugin speaks [0.1, 0.9], this host speaks [1.0, 1.0]"},
+    {"libdio_fake_newer_major.so", 0,
+     "ABI mismatch: the plugin speaks [2.0, 2.1], this host speaks [1.0, 1.0]"},
+    {"libdio_fake_older_major.so", 0,
+     "ABI mismatch: the plugin speaks [0.1, 0.9], this host speaks [1.0, 1.0]"},
     {"libdio_fake_null_desc.so", 0, "no descriptor"},
     {"libdio_fake_no_table.so", 0, "without a backend table"},
     {"libdio_fake_bad_name.so", 0, "name \"Fake Backend!\" is not"},
@@ -63,7 +71,8 @@ static const expectation expected[] = {
     {"libdio_fake_z_duplicate.so", 0, "duplicate: a backend named \"fake-good\" was already loaded from"},
     {"libdio_fake_entry_fails.so", 0, "fake plugin needs a device this machine lacks"},
     {"libdio_fake_missing_slot.so", 0, "leaves a required function NULL"},
-    {"libdio_fake_plugin_refuses.so", 0, "(ABI_MISMATCH): fake plugin wants host ABI >= 9.0, host offers up to 1.0"},
+    {"libdio_fake_plugin_refuses.so", 0,
+     "(ABI_MISMATCH): fake plugin wants host ABI >= 9.0, host offers up to 1.0"},
     {"libdio_fake_no_entry.so", 0, "no entry symbol dio_plugin_entry"},
     {"libdio_fake_corrupt.so", 0, "cannot be loaded"},
 };
@@ -98,13 +107,15 @@ static void test_loader(const char *dir)
             CHECK(info.accepted == expected[e].accepted, "%s: accepted=%d, expected %d (refusal: %s)", base,
                   info.accepted, expected[e].accepted, info.refusal ? info.refusal : "none");
             if (expected[e].reason)
-                CHECK(info.refusal && strstr(info.refusal, expected[e].reason), "%s: refusal \"%s\" lacks \"%s\"",
-                      base, info.refusal ? info.refusal : "(none)", expected[e].reason);
+                CHECK(info.refusal && strstr(info.refusal, expected[e].reason),
+                      "%s: refusal \"%s\" lacks \"%s\"", base, info.refusal ? info.refusal : "(none)",
+                      expected[e].reason);
             if (expected[e].accepted && strcmp(base, "libdio_fake_newer_minor.so") == 0)
                 CHECK(info.abi_agreed == DIO_ABI_VERSION, "newer minor agreed on %x", info.abi_agreed);
             if (expected[e].accepted && strcmp(base, "libdio_fake_older_minor.so") == 0)
                 CHECK(info.abi_agreed == DIO_ABI_MAKE(1, 0), "older minor agreed on %x", info.abi_agreed);
-            printf("%-32s %s %s\n", base, info.accepted ? "accepted" : "refused:", info.refusal ? info.refusal : "");
+            printf("%-32s %s %s\n", base,
+                   info.accepted ? "accepted" : "refused:", info.refusal ? info.refusal : "");
         }
         CHECK(found, "%s was not seen by the loader", expected[e].file);
     }
@@ -118,7 +129,8 @@ static void test_loader(const char *dir)
                   strstr(dio_last_error(), "no backend plugin named \"nosuch\"") &&
                   strstr(dio_last_error(), "fake-good"),
               "unknown backend message: %s", dio_last_error());
-        CHECK(dio_backend_open(ctx, "fake-good", NULL, 0, &be) == DIO_OK, "open fake-good: %s", dio_last_error());
+        CHECK(dio_backend_open(ctx, "fake-good", NULL, 0, &be) == DIO_OK, "open fake-good: %s",
+              dio_last_error());
         dio_backend_close(be);
         dio_backend_close(NULL);
     }

@@ -12,14 +12,14 @@
 #include "diorama/diorama.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                                                 \
-    do {                                                                                                 \
-        if (!(cond)) {                                                                                   \
-            failures++;                                                                                  \
-            printf("FAIL line %d: ", __LINE__);                                                          \
-            printf(__VA_ARGS__);                                                                         \
-            printf("\n");                                                                                \
-        }                                                                                                \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            failures++;                                                                                      \
+            printf("FAIL line %d: ", __LINE__);                                                              \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 enum { A = 3, B = 5, C = 7 };
@@ -36,8 +36,8 @@ static int run_cli(const char *args)
 {
     char cmd[12288];
     int rc;
-    snprintf(cmd, sizeof(cmd), "'%s' --plugin-dir '%s' %s 2> '%s/stderr.txt' > /dev/null", exe, plugin_dir, args,
-             work);
+    snprintf(cmd, sizeof(cmd), "'%s' --plugin-dir '%s' %s 2> '%s/stderr.txt' > /dev/null", exe, plugin_dir,
+             args, work);
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -86,7 +86,8 @@ int main(int argc, char **argv)
     t[0] = (dio_named_tensor){"scale", DIO_DTYPE_F32, 1, {C}, scale};
     t[1] = (dio_named_tensor){"bias", DIO_DTYPE_F32, 1, {C}, bias};
     CHECK(dio_safetensors_write(wpath, t, 2, NULL, 0) == DIO_OK, "write weights: %s", dio_last_error());
-    CHECK(dio_safetensors_write(nobias_w, &t[1], 1, NULL, 0) == DIO_OK, "write weights: %s", dio_last_error());
+    CHECK(dio_safetensors_write(nobias_w, &t[1], 1, NULL, 0) == DIO_OK, "write weights: %s",
+          dio_last_error());
     t[0] = (dio_named_tensor){"x", DIO_DTYPE_F32, 3, {A, B, C}, x};
     CHECK(dio_safetensors_write(ipath, t, 1, NULL, 0) == DIO_OK, "write inputs: %s", dio_last_error());
     t[0].name = "not_x";
@@ -94,14 +95,16 @@ int main(int argc, char **argv)
 
     /* 1. A good run, compared with the same formula in double. */
     snprintf(args, sizeof(args),
-             "component run example-affine --weights '%s' --params '{\"alpha\": 0.5}' --inputs '%s' --outputs '%s'",
+             "component run example-affine --weights '%s' --params '{\"alpha\": 0.5}' --inputs '%s' "
+             "--outputs '%s'",
              wpath, ipath, opath);
     CHECK(run_cli(args) == 0, "good run failed");
     CHECK(dio_weights_open(opath, &out) == DIO_OK, "open outputs: %s", dio_last_error());
     if (out) {
         y.struct_size = sizeof(y);
         CHECK(dio_weights_find(out, "y", &y) == DIO_OK, "output y missing");
-        CHECK(y.dtype == DIO_DTYPE_F32 && y.ndim == 3 && y.shape[0] == A && y.shape[1] == B && y.shape[2] == C,
+        CHECK(y.dtype == DIO_DTYPE_F32 && y.ndim == 3 && y.shape[0] == A && y.shape[1] == B &&
+                  y.shape[2] == C,
               "output y has the wrong type or shape");
         if (y.data && y.nbytes == sizeof(x)) {
             double worst = 0;
@@ -122,18 +125,20 @@ int main(int argc, char **argv)
 
     /* 2. Bad inputs: each fails, names the problem, leaves no output file. */
     snprintf(args, sizeof(args),
-             "component run example-affine --weights '%s' --params '{\"alpha\": \"loud\"}' --inputs '%s' --outputs '%s'",
+             "component run example-affine --weights '%s' --params '{\"alpha\": \"loud\"}' --inputs '%s' "
+             "--outputs '%s'",
              wpath, ipath, opath);
     CHECK(run_cli(args) == 1 && stderr_has("parameter \"alpha\" = \"loud\" is not a number"), "bad alpha");
     CHECK(!exists(opath), "output left behind after a bad parameter");
 
-    snprintf(args, sizeof(args),
-             "component run example-affine --weights '%s' --params '{\"beta\": 1}' --inputs '%s' --outputs '%s'", wpath,
-             ipath, opath);
+    snprintf(
+        args, sizeof(args),
+        "component run example-affine --weights '%s' --params '{\"beta\": 1}' --inputs '%s' --outputs '%s'",
+        wpath, ipath, opath);
     CHECK(run_cli(args) == 1 && stderr_has("unknown parameter \"beta\" (known: alpha)"), "unknown parameter");
 
-    snprintf(args, sizeof(args), "component run example-affine --weights '%s' --inputs '%s' --outputs '%s'", wpath,
-             bad_ipath, opath);
+    snprintf(args, sizeof(args), "component run example-affine --weights '%s' --inputs '%s' --outputs '%s'",
+             wpath, bad_ipath, opath);
     CHECK(run_cli(args) == 1 && stderr_has("has no tensor \"x\""), "missing input");
     CHECK(!exists(opath), "output left behind after a missing input");
 
@@ -141,15 +146,21 @@ int main(int argc, char **argv)
              nobias_w, ipath, opath);
     CHECK(run_cli(args) == 1 && stderr_has("weight \"scale\" is missing"), "missing weight");
 
-    snprintf(args, sizeof(args), "component run example-affine --weights '%s' --inputs '%s' --outputs '%s/no/such/dir/o.safetensors'",
-             wpath, ipath, work);
+    snprintf(
+        args, sizeof(args),
+        "component run example-affine --weights '%s' --inputs '%s' --outputs '%s/no/such/dir/o.safetensors'",
+        wpath, ipath, work);
     CHECK(run_cli(args) == 1 && stderr_has("cannot write the outputs"), "unwritable output");
 
-    snprintf(args, sizeof(args), "component run no-such-component --inputs '%s' --outputs '%s'", ipath, opath);
-    CHECK(run_cli(args) == 1 && stderr_has("no component plugin named \"no-such-component\""), "unknown component");
+    snprintf(args, sizeof(args), "component run no-such-component --inputs '%s' --outputs '%s'", ipath,
+             opath);
+    CHECK(run_cli(args) == 1 && stderr_has("no component plugin named \"no-such-component\""),
+          "unknown component");
 
-    snprintf(args, sizeof(args), "--backend no-such-backend component run example-affine --weights '%s' --inputs '%s' --outputs '%s'",
-             wpath, ipath, opath);
+    snprintf(
+        args, sizeof(args),
+        "--backend no-such-backend component run example-affine --weights '%s' --inputs '%s' --outputs '%s'",
+        wpath, ipath, opath);
     CHECK(run_cli(args) == 1 && stderr_has("no backend plugin named \"no-such-backend\""), "unknown backend");
     CHECK(!exists(opath), "output left behind");
 

@@ -87,7 +87,10 @@ void ref_encode(double v, int32_t dtype, void *dst)
     case DIO_DTYPE_F8E4M3: *(uint8_t *)dst = (uint8_t)fmt_encode(v, &fmt_e4m3, 1); break;
     case DIO_DTYPE_F8E5M2: *(uint8_t *)dst = (uint8_t)fmt_encode(v, &fmt_e5m2, 1); break;
     case DIO_DTYPE_I32: {
-        int32_t i = isnan(v) ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : (int32_t)v;
+        int32_t i = isnan(v)             ? 0
+                    : v >= 2147483647.0  ? INT32_MAX
+                    : v <= -2147483648.0 ? INT32_MIN
+                                         : (int32_t)v;
         memcpy(dst, &i, 4);
         break;
     }
@@ -198,8 +201,8 @@ static double v1(const ref_tensor *t, int64_t i)
 
 /* ---- MATMUL ---- */
 
-void ref_matmul(const ref_tensor *a, const ref_tensor *b, const ref_tensor *bias, ref_tensor *c,
-                int trans_a, int trans_b, double alpha, double beta)
+void ref_matmul(const ref_tensor *a, const ref_tensor *b, const ref_tensor *bias, ref_tensor *c, int trans_a,
+                int trans_b, double alpha, double beta)
 {
     int na = a->ndim, nb = b->ndim, nbatch = na - 2;
     int64_t M = trans_a ? a->shape[na - 1] : a->shape[na - 2];
@@ -267,14 +270,16 @@ void ref_attention(const ref_tensor *q, const ref_tensor *k, const ref_tensor *v
                         if (mask->ndim == 2)
                             add = EL(mask, i * mask->stride[0] + j * mask->stride[1]);
                         else
-                            add = EL(mask, b * mask->stride[0] + (mask->shape[1] == 1 ? 0 : h) * mask->stride[1] +
+                            add = EL(mask, b * mask->stride[0] +
+                                               (mask->shape[1] == 1 ? 0 : h) * mask->stride[1] +
                                                i * mask->stride[2] + j * mask->stride[3]);
                         if (add == -INFINITY) seen[j] = 0;
                     }
                     if (!seen[j]) continue;
                     for (int64_t d = 0; d < D; d++)
-                        dot += EL(q, b * q->stride[0] + h * q->stride[1] + i * q->stride[2] + d * q->stride[3]) *
-                               EL(k, b * k->stride[0] + hk * k->stride[1] + j * k->stride[2] + d * k->stride[3]);
+                        dot +=
+                            EL(q, b * q->stride[0] + h * q->stride[1] + i * q->stride[2] + d * q->stride[3]) *
+                            EL(k, b * k->stride[0] + hk * k->stride[1] + j * k->stride[2] + d * k->stride[3]);
                     s[j] = scale * dot + add;
                     if (s[j] > m) m = s[j];
                     any = 1;
@@ -401,10 +406,10 @@ void ref_rope(const ref_tensor *x, const ref_tensor *cos_t, const ref_tensor *si
             for (int64_t h = 0; h < H; h++) {
                 int64_t xo = b * x->stride[0] + l * x->stride[1] + h * x->stride[2];
                 int64_t yo = b * y->stride[0] + l * y->stride[1] + h * y->stride[2];
-#define X(i) EL(x, xo + (i) * x->stride[3])
-#define Y(i) EL(y, yo + (i) * y->stride[3])
-#define COS(i) EL(cos_t, l * cos_t->stride[0] + (i) * cos_t->stride[1])
-#define SIN(i) EL(sin_t, l * sin_t->stride[0] + (i) * sin_t->stride[1])
+#define X(i) EL(x, xo + (i)*x->stride[3])
+#define Y(i) EL(y, yo + (i)*y->stride[3])
+#define COS(i) EL(cos_t, l * cos_t->stride[0] + (i)*cos_t->stride[1])
+#define SIN(i) EL(sin_t, l * sin_t->stride[0] + (i)*sin_t->stride[1])
                 if (mode == DIO_ROPE_INTERLEAVED) {
                     for (int64_t j = 0; j < R / 2; j++) {
                         Y(2 * j) = X(2 * j) * COS(2 * j) - X(2 * j + 1) * SIN(2 * j);
@@ -429,7 +434,8 @@ void ref_rope(const ref_tensor *x, const ref_tensor *cos_t, const ref_tensor *si
 
 static double gelu1(double x, int approximate_tanh)
 {
-    if (approximate_tanh) return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+    if (approximate_tanh)
+        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
     return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
 }
 
@@ -688,7 +694,8 @@ int64_t ref_gather(const ref_tensor *table, const ref_tensor *ids, ref_tensor *y
     for (int64_t n = 0; n < N; n++) {
         int64_t id = (int64_t)v1(ids, n);
         for (int64_t c = 0; c < C; c++)
-            EL(y, n * y->stride[0] + c * y->stride[1]) = EL(table, id * table->stride[0] + c * table->stride[1]);
+            EL(y, n * y->stride[0] + c * y->stride[1]) =
+                EL(table, id * table->stride[0] + c * table->stride[1]);
     }
     return -1;
 }
@@ -756,8 +763,8 @@ static void patch_walk(const ref_tensor *vid, const ref_tensor *tok, const int p
                             f = ((c * pt + r) * ph + m) * pw + n;
                         else
                             f = ((m * pw + n) * pt + r) * C + c;
-                        vo = b * vid->stride[0] + c * vid->stride[1] + t * vid->stride[2] + h * vid->stride[3] +
-                             w * vid->stride[4];
+                        vo = b * vid->stride[0] + c * vid->stride[1] + t * vid->stride[2] +
+                             h * vid->stride[3] + w * vid->stride[4];
                         so = b * tok->stride[0] + (t / pt) * tok->stride[1] + (h / ph) * tok->stride[2] +
                              (w / pw) * tok->stride[3] + f * tok->stride[4];
                         if (to_tokens)

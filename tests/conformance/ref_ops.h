@@ -52,8 +52,8 @@ int64_t ref_conv_out_len(int64_t n_padded, int64_t k, int64_t stride, int64_t di
 /* ---- ops (params are the effective values, struct defaults already applied by the caller) ---- */
 
 /* C = alpha·op(A)·op(B) + bias + beta·C. C holds the old contents on entry (read only if beta != 0). */
-void ref_matmul(const ref_tensor *a, const ref_tensor *b, const ref_tensor *bias, ref_tensor *c,
-                int trans_a, int trans_b, double alpha, double beta);
+void ref_matmul(const ref_tensor *a, const ref_tensor *b, const ref_tensor *bias, ref_tensor *c, int trans_a,
+                int trans_b, double alpha, double beta);
 /* scale == 0 means 1/sqrt(D). mask may be NULL, [Lq, Lk] or [B, 1|Hq, Lq, Lk]. */
 void ref_attention(const ref_tensor *q, const ref_tensor *k, const ref_tensor *v, const ref_tensor *mask,
                    ref_tensor *o, double scale, int causal);

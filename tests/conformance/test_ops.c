@@ -126,7 +126,7 @@ typedef struct view {
     storage *s;
     int64_t first; /* element index of element 0 inside the storage */
     dio_tensor t;
-    ref_tensor r; /* the host values, same layout */
+    ref_tensor r;  /* the host values, same layout */
     int no_buffer; /* negative cases: hand the backend a tensor without a buffer */
     struct view *next;
 } view;
@@ -245,8 +245,10 @@ static view *tensor_strided(tcase *c, int32_t dt, int nd, const int64_t *shape, 
     view *v;
     for (int i = 0; i < nd; i++) {
         if (shape[i] <= 0) continue;
-        if (stride[i] < 0) lo += (shape[i] - 1) * stride[i];
-        else hi += (shape[i] - 1) * stride[i];
+        if (stride[i] < 0)
+            lo += (shape[i] - 1) * stride[i];
+        else
+            hi += (shape[i] - 1) * stride[i];
     }
     if (!is_output) lead = LEAD_BYTES / (int64_t)dio_dtype_size(dt);
     first = lead - lo;
@@ -263,7 +265,8 @@ static view *tensor_layout(tcase *c, int32_t dt, int layout, int nd, const int64
     if (nd >= 1) {
         switch (layout) {
         case LAY_ROWPAD: /* last dim contiguous; every other dim padded */
-            for (int i = nd - 2; i >= 0; i--) stride[i] = stride[i + 1] * shape[i + 1] + (i == nd - 2 ? 3 : 5);
+            for (int i = nd - 2; i >= 0; i--)
+                stride[i] = stride[i + 1] * shape[i + 1] + (i == nd - 2 ? 3 : 5);
             break;
         case LAY_STRIDED: /* even the last dim strided */
             stride[nd - 1] = 2;
@@ -286,14 +289,18 @@ static view *tensor_perm(tcase *c, int32_t dt, const int *perm, int nd, const in
     return tensor_strided(c, dt, nd, shape, stride, is_output);
 }
 
-#define SH(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+#define SH(...)                                                                                              \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[])                             \
+    {                                                                                                        \
+        __VA_ARGS__                                                                                          \
+    }
 #define IN(dt, ...) tensor_layout(c, dt, LAY_CONTIG, SH(__VA_ARGS__), 0)
 #define OUT(dt, ...) tensor_layout(c, dt, LAY_CONTIG, SH(__VA_ARGS__), 1)
 
 /* Iterates the elements of a view: off is the element offset from element 0. */
-#define FOR_EACH_ELEM(v, idx, off)                                                                    \
-    for (int64_t idx[DIO_MAX_DIMS] = {0}, off = 0, more_ = numel((v)->r.ndim, (v)->r.shape) > 0;     \
-         more_ && ((off = ref_offset(&(v)->r, idx)), 1);                                              \
+#define FOR_EACH_ELEM(v, idx, off)                                                                           \
+    for (int64_t idx[DIO_MAX_DIMS] = {0}, off = 0, more_ = numel((v)->r.ndim, (v)->r.shape) > 0;             \
+         more_ && ((off = ref_offset(&(v)->r, idx)), 1);                                                     \
          more_ = ref_next_index(idx, (v)->r.shape, (v)->r.ndim))
 
 static void vset(view *v, int64_t off, double x)
@@ -343,7 +350,8 @@ static void case_call(tcase *c, view *const *ins, int n_in, view *out, const voi
         c->exp_r.ndim = out->r.ndim;
         memcpy(c->exp_r.shape, out->r.shape, sizeof(c->exp_r.shape));
         contiguous_strides(out->r.ndim, out->r.shape, c->exp_r.stride);
-        FOR_EACH_ELEM(out, idx, off) { /* a negative case's view may reach outside its storage */
+        FOR_EACH_ELEM(out, idx, off)
+        { /* a negative case's view may reach outside its storage */
             int64_t e = out->first + off;
             c->exp[k++] = e >= 0 && e < out->s->n ? out->r.data[off] : NAN;
         }
@@ -375,14 +383,19 @@ static void record(tcase *c, int result) /* 0 ok, 1 fail, 2 n/s */
 {
     runner *R = c->R;
     if (c->negative) {
-        if (result == 1) R->neg_fail++;
-        else R->neg_ok++;
+        if (result == 1)
+            R->neg_fail++;
+        else
+            R->neg_ok++;
         return;
     }
     op_stats *st = &R->st[c->op][c->col];
-    if (result == 0) st->ok++, R->n_ok++;
-    else if (result == 1) st->fail++, R->n_fail++;
-    else st->ns++, R->n_ns++;
+    if (result == 0)
+        st->ok++, R->n_ok++;
+    else if (result == 1)
+        st->fail++, R->n_fail++;
+    else
+        st->ns++, R->n_ns++;
 }
 
 static const char *dt_tag(const tcase *c)
@@ -404,7 +417,8 @@ static const char *idx_str(const int64_t *idx, int nd, char *buf, size_t n)
 {
     size_t at = 0;
     at += (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < nd && at < n; i++) at += (size_t)snprintf(buf + at, n - at, i ? ",%" PRId64 : "%" PRId64, idx[i]);
+    for (int i = 0; i < nd && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, i ? ",%" PRId64 : "%" PRId64, idx[i]);
     if (at < n) snprintf(buf + at, n - at, "]");
     return buf;
 }
@@ -438,7 +452,8 @@ static void case_finish(tcase *c, int exact, int64_t red)
             s->image[i] = guard_byte(i);
             s->image[s->bytes - 1 - i] = guard_byte(i + 7);
         }
-        for (int64_t e = 0; e < s->n; e++) ref_encode(s->val[e], s->dtype, s->image + s->guard + (uint64_t)e * es);
+        for (int64_t e = 0; e < s->n; e++)
+            ref_encode(s->val[e], s->dtype, s->image + s->guard + (uint64_t)e * es);
         st = ifc->buffer_alloc(ctx, R->ref.device, s->bytes, &s->buf);
         if (st == DIO_OK) st = ifc->buffer_upload(ctx, R->stream, s->buf, 0, s->image, s->bytes);
         if (st != DIO_OK) {
@@ -473,7 +488,8 @@ static void case_finish(tcase *c, int exact, int64_t red)
             fail_line(c, "supports_op accepted a malformed call");
             failed = 1;
         } else if (c->expect_status != DIO_OK && st != c->expect_status) {
-            fail_line(c, "supports_op returned %s, expected %s", dio_status_name(st), dio_status_name(c->expect_status));
+            fail_line(c, "supports_op returned %s, expected %s", dio_status_name(st),
+                      dio_status_name(c->expect_status));
             failed = 1;
         }
         dio_clear_error();
@@ -482,7 +498,8 @@ static void case_finish(tcase *c, int exact, int64_t red)
         if (c->expect_status != DIO_OK ? st2 != c->expect_status
                                        : st2 != DIO_ERR_INVALID_ARGUMENT && st2 != DIO_ERR_NOT_SUPPORTED) {
             fail_line(c, "run returned %s, expected %s", dio_status_name(st2),
-                      c->expect_status != DIO_OK ? dio_status_name(c->expect_status) : "INVALID_ARGUMENT or NOT_SUPPORTED");
+                      c->expect_status != DIO_OK ? dio_status_name(c->expect_status)
+                                                 : "INVALID_ARGUMENT or NOT_SUPPORTED");
             failed = 1;
         } else if (R->verbose) {
             printf("ok   negative %s: supports_op %s (%s), run %s\n", c->name, dio_status_name(st), msg,
@@ -502,8 +519,10 @@ static void case_finish(tcase *c, int exact, int64_t red)
         dio_clear_error();
         st = dio_backend_run_op(&R->ref, R->stream, &call);
         snprintf(msg, sizeof(msg), "%s", dio_last_error());
-        if (st == DIO_OK) st = ifc->stream_sync(ctx, R->stream);
-        else ifc->stream_sync(ctx, R->stream);
+        if (st == DIO_OK)
+            st = ifc->stream_sync(ctx, R->stream);
+        else
+            ifc->stream_sync(ctx, R->stream);
         if (st != c->expect_status) {
             fail_line(c, "run returned %s (%s), expected %s", dio_status_name(st), msg,
                       dio_status_name(c->expect_status));
@@ -528,7 +547,8 @@ static void case_finish(tcase *c, int exact, int64_t red)
         size_t es = dio_dtype_size(s->dtype);
         if (c->out && c->out->s == s) {
             covered = xcalloc((size_t)s->bytes, 1);
-            FOR_EACH_ELEM(c->out, idx, off) {
+            FOR_EACH_ELEM(c->out, idx, off)
+            {
                 int64_t e = c->out->first + off;
                 if (e < 0 || e >= s->n) continue; /* a negative case's view may reach outside */
                 memset(covered + s->guard + (uint64_t)e * es, 1, es);
@@ -537,9 +557,17 @@ static void case_finish(tcase *c, int exact, int64_t red)
         for (uint64_t i = 0; i < s->bytes; i++) {
             if (covered && covered[i]) continue;
             if (s->image[i] != s->after[i]) {
-                const char *where = i < s->guard ? "the guard bytes before" : i >= s->bytes - s->guard ? "the guard bytes after" : "a gap of";
-                if (covered) fail_line(c, "wrote outside its output view: byte %" PRIu64 " in %s the output (0x%02x -> 0x%02x)", i, where, s->image[i], s->after[i]);
-                else fail_line(c, "modified an input buffer (byte %" PRIu64 ", 0x%02x -> 0x%02x)", i, s->image[i], s->after[i]);
+                const char *where = i < s->guard               ? "the guard bytes before"
+                                    : i >= s->bytes - s->guard ? "the guard bytes after"
+                                                               : "a gap of";
+                if (covered)
+                    fail_line(c,
+                              "wrote outside its output view: byte %" PRIu64
+                              " in %s the output (0x%02x -> 0x%02x)",
+                              i, where, s->image[i], s->after[i]);
+                else
+                    fail_line(c, "modified an input buffer (byte %" PRIu64 ", 0x%02x -> 0x%02x)", i,
+                              s->image[i], s->after[i]);
                 failed = 1;
                 break;
             }
@@ -560,7 +588,8 @@ static void case_finish(tcase *c, int exact, int64_t red)
         }
         double rms = n_fin ? sqrt(sum2 / (double)n_fin) : 0.0;
         k = 0;
-        FOR_EACH_ELEM(o, idx, off) {
+        FOR_EACH_ELEM(o, idx, off)
+        {
             double want = c->exp[k++];
             double got = ref_decode(o->s->after + o->s->guard + (uint64_t)(o->first + off) * es, odt);
             const char *why = NULL;
@@ -587,7 +616,9 @@ static void case_finish(tcase *c, int exact, int64_t red)
             }
         }
         if (n_bad) {
-            fail_line(c, "%" PRId64 " of %" PRId64 " elements wrong; max abs err %.3g, max rel err %.3g (rtol %.3g)",
+            fail_line(c,
+                      "%" PRId64 " of %" PRId64
+                      " elements wrong; max abs err %.3g, max rel err %.3g (rtol %.3g)",
                       n_bad, n, max_abs, max_rel, rtol);
             failed = 1;
         } else {
@@ -661,12 +692,56 @@ static void t_matmul(runner *R)
         {"linear w=f8e5m2 alpha", 0, {0}, 67, 129, 40, 0, 1, 1, 0, DIO_DTYPE_F8E5M2, 0.0625f, 0.0f, 0, 0, 0},
         {"w=f8e4m3 [K,N] batched A", 1, {2}, 33, 64, 48, 0, 0, 0, 0, DIO_DTYPE_F8E4M3, 0.125f, 0.0f, 0, 0, 0},
         {"w=bf16 [K,N] beta", 0, {0}, 33, 64, 48, 0, 0, 1, 0, DIO_DTYPE_BF16, 1.0f, 1.0f, 0, 0, 0},
-        {"strided rows A, C beta", 1, {2}, 67, 33, 29, 0, 1, 1, 0, W_ACT, 1.0f, 0.5f, LAY_ROWPAD, LAY_ROWPAD, 0},
-        {"A, C views of [M,B,K]", 1, {3}, 67, 32, 24, 0, 1, 1, 0, W_ACT, 1.0f, 0.0f, LAY_PERM_BM, LAY_PERM_BM, 0},
+        {"strided rows A, C beta",
+         1,
+         {2},
+         67,
+         33,
+         29,
+         0,
+         1,
+         1,
+         0,
+         W_ACT,
+         1.0f,
+         0.5f,
+         LAY_ROWPAD,
+         LAY_ROWPAD,
+         0},
+        {"A, C views of [M,B,K]",
+         1,
+         {3},
+         67,
+         32,
+         24,
+         0,
+         1,
+         1,
+         0,
+         W_ACT,
+         1.0f,
+         0.0f,
+         LAY_PERM_BM,
+         LAY_PERM_BM,
+         0},
         {"gemv", 0, {0}, 1, 300, 129, 0, 1, 1, 0, W_ACT, 1.0f, 0.0f, 0, 0, 0},
         {"long K", 0, {0}, 5, 1000, 67, 0, 0, 0, 0, W_ACT, 1.0f, 0.0f, 0, 0, 0},
         {"beta=1 residual", 0, {0}, 67, 64, 48, 0, 1, 0, 0, W_ACT, 1.0f, 1.0f, 0, 0, 0},
-        {"short params (no alpha/beta)", 0, {0}, 20, 67, 33, 0, 1, 0, 0, W_ACT, 3.0f, NAN, 0, 0,
+        {"short params (no alpha/beta)",
+         0,
+         {0},
+         20,
+         67,
+         33,
+         0,
+         1,
+         0,
+         0,
+         W_ACT,
+         3.0f,
+         NAN,
+         0,
+         0,
          (uint32_t)offsetof(dio_matmul_params, alpha)},
     };
     for (int a = 0; a < 3; a++)
@@ -678,8 +753,8 @@ static void t_matmul(runner *R)
             view *A, *B, *bias = NULL, *C, *ins[3];
             dio_matmul_params p;
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, DIO_OP_MATMUL, act, "%s M=%" PRId64 " K=%" PRId64 " N=%" PRId64 " w=%s", sp->tag,
-                            sp->M, sp->K, sp->N, dio_dtype_name(wdt)))
+            if (!case_begin(c, R, DIO_OP_MATMUL, act, "%s M=%" PRId64 " K=%" PRId64 " N=%" PRId64 " w=%s",
+                            sp->tag, sp->M, sp->K, sp->N, dio_dtype_name(wdt)))
                 continue;
             for (int d = 0; d < sp->nbatch; d++) ash[d] = bsh[d] = csh[d] = sp->batch[d];
             ash[na - 2] = sp->ta ? sp->K : sp->M;
@@ -777,9 +852,12 @@ static void t_attention(runner *R)
             O = tensor_any(c, act, sp->layout ? LAY_BLHD : LAY_CONTIG, SH(sp->B, sp->Hq, sp->Lq, sp->Dv), 1);
             if (sp->mask) {
                 int64_t dead_row = sp->Lq > 5 ? 5 : sp->Lq - 1;
-                if (sp->mask == 1) M = IN(DIO_DTYPE_F32, sp->Lq, sp->Lk);
-                else M = IN(DIO_DTYPE_F32, sp->B, sp->mask == 2 ? 1 : sp->Hq, sp->Lq, sp->Lk);
-                FOR_EACH_ELEM(M, idx, off) {
+                if (sp->mask == 1)
+                    M = IN(DIO_DTYPE_F32, sp->Lq, sp->Lk);
+                else
+                    M = IN(DIO_DTYPE_F32, sp->B, sp->mask == 2 ? 1 : sp->Hq, sp->Lq, sp->Lk);
+                FOR_EACH_ELEM(M, idx, off)
+                {
                     double r = rnd01(&c->rng);
                     vset(M, off, r < 0.15 ? -INFINITY : rnd_uniform(&c->rng, -3.0, 0.0));
                     if (idx[M->r.ndim - 2] == dead_row) vset(M, off, -INFINITY);
@@ -866,7 +944,8 @@ static void t_norm(runner *R, int32_t op)
             double eps;
             tcase cs, *c = &cs;
             if (!case_begin(c, R, op, act, "%s C=%" PRId64, sp->tag, C)) continue;
-            x = sp->x_lay == LAY_QVIEW ? qview(c, act, sp->shape) : tensor_any(c, act, sp->x_lay, sp->nd, sp->shape, 0);
+            x = sp->x_lay == LAY_QVIEW ? qview(c, act, sp->shape)
+                                       : tensor_any(c, act, sp->x_lay, sp->nd, sp->shape, 0);
             fill_uniform(c, x, sp->xlo, sp->xhi);
             if (sp->w) {
                 w = IN(wdtype(sp->w, act), C);
@@ -880,8 +959,10 @@ static void t_norm(runner *R, int32_t op)
             eps = fits(p.struct_size, offsetof(dio_norm_params, eps), 4) ? p.eps : 1e-6;
             ins[0] = x, ins[1] = w, ins[2] = b;
             case_call(c, ins, sp->n_in, y, &p);
-            if (op == DIO_OP_LAYERNORM) ref_layernorm(&x->r, w ? &w->r : NULL, b ? &b->r : NULL, &c->exp_r, eps);
-            else ref_rmsnorm(&x->r, w ? &w->r : NULL, &c->exp_r, eps);
+            if (op == DIO_OP_LAYERNORM)
+                ref_layernorm(&x->r, w ? &w->r : NULL, b ? &b->r : NULL, &c->exp_r, eps);
+            else
+                ref_rmsnorm(&x->r, w ? &w->r : NULL, &c->exp_r, eps);
             case_finish(c, 0, C);
         }
 }
@@ -906,7 +987,8 @@ static void t_modulate(runner *R, int32_t op)
         {"G=1 rms", 2, 1, 129, 67, 1, 1e-6f, 0, 0, -1.0, 1.5},
         {"G=T=3 rms", 1, 3, 129, 128, 1, 1e-5f, 0, 0, -1.0, 1.5},
         {"G=L per-token", 1, 67, 67, 64, 0, 1e-6f, 0, 0, -1.0, 1.5},
-        {"short params (eps only, layernorm default)", 2, 1, 33, 64, 1, 1e-3f, (uint32_t)offsetof(dio_adaln_params, rms), 0, -0.05, 0.05},
+        {"short params (eps only, layernorm default)", 2, 1, 33, 64, 1, 1e-3f,
+         (uint32_t)offsetof(dio_adaln_params, rms), 0, -0.05, 0.05},
         {"short params (defaults) tiny x", 1, 1, 33, 64, 1, 0.5f, 4, 0, -1e-3, 1e-3},
     };
     static const md_spec gr[] = {
@@ -923,7 +1005,8 @@ static void t_modulate(runner *R, int32_t op)
             int32_t act = act_dtypes[a];
             view *x, *m1, *m2, *y, *ins[3];
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, op, act, "%s B=%" PRId64 " L=%" PRId64 " C=%" PRId64, sp->tag, sp->B, sp->L, sp->C))
+            if (!case_begin(c, R, op, act, "%s B=%" PRId64 " L=%" PRId64 " C=%" PRId64, sp->tag, sp->B, sp->L,
+                            sp->C))
                 continue;
             if (sp->inplace) {
                 x = y = OUT(act, sp->B, sp->L, sp->C);
@@ -987,8 +1070,9 @@ static void t_rope(runner *R)
             view *x, *cs_t, *sn_t, *y, *ins[3];
             dio_rope_params p;
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, DIO_OP_ROPE, act, "%s x[%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "] R=%" PRId64,
-                            sp->tag, sp->B, sp->L, sp->H, sp->D, sp->R))
+            if (!case_begin(c, R, DIO_OP_ROPE, act,
+                            "%s x[%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "] R=%" PRId64, sp->tag,
+                            sp->B, sp->L, sp->H, sp->D, sp->R))
                 continue;
             if (sp->inplace) {
                 x = y = OUT(act, sp->B, sp->L, sp->H, sp->D);
@@ -1048,7 +1132,7 @@ static void t_activation(runner *R, int32_t op)
         {"strided", 2, {67, 33}, LAY_T, LAY_STRIDED, 0, 0, 0},
     };
     const ew_spec *specs = op == DIO_OP_GELU ? gelu : op == DIO_OP_SILU ? silu : swiglu;
-    size_t n = op == DIO_OP_GELU ? sizeof(gelu) / sizeof(gelu[0])
+    size_t n = op == DIO_OP_GELU   ? sizeof(gelu) / sizeof(gelu[0])
                : op == DIO_OP_SILU ? sizeof(silu) / sizeof(silu[0])
                                    : sizeof(swiglu) / sizeof(swiglu[0]);
     for (int a = 0; a < 3; a++)
@@ -1067,11 +1151,14 @@ static void t_activation(runner *R, int32_t op)
                 x1 = view_of(c, s, 2, sp->shape, st, lead + F);
             } else {
                 x0 = tensor_any(c, act, sp->x_lay, sp->nd, sp->shape, sp->inplace == 1);
-                if (op == DIO_OP_SWIGLU) x1 = tensor_any(c, act, sp->x_lay, sp->nd, sp->shape, sp->inplace == 2);
+                if (op == DIO_OP_SWIGLU)
+                    x1 = tensor_any(c, act, sp->x_lay, sp->nd, sp->shape, sp->inplace == 2);
             }
             fill_uniform(c, x0, op == DIO_OP_SILU ? -6.0 : -4.0, op == DIO_OP_SILU ? 6.0 : 4.0);
             if (x1) fill_uniform(c, x1, -2.0, 2.0);
-            y = sp->inplace == 1 ? x0 : sp->inplace == 2 ? x1 : tensor_any(c, act, sp->y_lay, sp->nd, sp->shape, 1);
+            y = sp->inplace == 1   ? x0
+                : sp->inplace == 2 ? x1
+                                   : tensor_any(c, act, sp->y_lay, sp->nd, sp->shape, 1);
             ins[0] = x0, ins[1] = x1;
             if (op == DIO_OP_GELU) {
                 memset(&p, 0, sizeof(p));
@@ -1079,7 +1166,9 @@ static void t_activation(runner *R, int32_t op)
                 p.approximate_tanh = sp->flag;
                 case_call(c, ins, 1, y, &p);
                 ref_gelu(&x0->r, &c->exp_r,
-                         fits(p.struct_size, offsetof(dio_gelu_params, approximate_tanh), 4) ? p.approximate_tanh : 0);
+                         fits(p.struct_size, offsetof(dio_gelu_params, approximate_tanh), 4)
+                             ? p.approximate_tanh
+                             : 0);
             } else if (op == DIO_OP_SILU) {
                 case_call(c, ins, 1, y, NULL);
                 ref_silu(&x0->r, &c->exp_r);
@@ -1107,38 +1196,315 @@ typedef struct cv_spec {
 static void t_conv(runner *R, int32_t op)
 {
     static const cv_spec c3[] = {
-        {"k3 pad1 bias", 1, 8, 12, 5, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"causal cache c=2=pad", 1, 8, 12, 4, 9, 11, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 1, 2, 1, 0, 4},
-        {"causal cache c=1<pad", 2, 6, 8, 3, 7, 9, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 1, 1, 1, 0, 4},
-        {"cache c=3>pad", 1, 4, 8, 3, 7, 9, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 0, 3, 1, 0, 4},
-        {"no cache causal pad", 1, 8, 12, 4, 9, 11, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 1, 0, 1, 0, 4},
-        {"stride (1,2,2) asym pads", 1, 8, 8, 3, 9, 11, 1, 3, 3, {1, 2, 2}, {0, 0, 1}, {0, 1, 0}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"dilation (1,2,2)", 1, 6, 8, 5, 9, 11, 3, 3, 3, {1, 1, 1}, {0, 2, 2}, {0, 2, 2}, {1, 2, 2}, 1, 1, 0, 1, 0, 3},
-        {"dilation 2 in time", 1, 4, 4, 7, 6, 6, 3, 1, 1, {1, 1, 1}, {4, 0, 0}, {0, 0, 0}, {2, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"groups=2", 1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 2, 1, 0, 1, 0, 3},
-        {"depthwise groups=6", 1, 6, 6, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 6, 0, 0, 1, 0, 2},
-        {"1x1x1 no bias", 1, 16, 8, 3, 7, 13, 1, 1, 1, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, 1, 0, 0, 1, 0, 2},
-        {"time downsample k(3,1,1) s2", 1, 8, 8, 5, 6, 7, 3, 1, 1, {2, 1, 1}, {2, 0, 0}, {0, 0, 0}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"first layer Cin=3 k(1,3,3)", 1, 3, 16, 2, 17, 15, 1, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"w f32", 1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, WD(DIO_DTYPE_F32), 0, 3},
-        {"w bf16", 1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, WD(DIO_DTYPE_BF16), 0, 3},
-        {"w f16", 1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, WD(DIO_DTYPE_F16), 0, 3},
-        {"short params (stride only)", 1, 4, 8, 4, 7, 9, 3, 3, 3, {1, 2, 1}, {9, 9, 9}, {9, 9, 9}, {3, 3, 3}, 5, 1, 0, 1,
-         (uint32_t)offsetof(dio_conv_params, pad_front), 3},
+        {"k3 pad1 bias", 1,         8,         12,        5, 9, 11, 3, 3, 3,
+         {1, 1, 1},      {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,  1, 0, 3},
+        {"causal cache c=2=pad",
+         1,
+         8,
+         12,
+         4,
+         9,
+         11,
+         3,
+         3,
+         3,
+         {1, 1, 1},
+         {2, 1, 1},
+         {0, 1, 1},
+         {1, 1, 1},
+         1,
+         1,
+         2,
+         1,
+         0,
+         4},
+        {"causal cache c=1<pad",
+         2,
+         6,
+         8,
+         3,
+         7,
+         9,
+         3,
+         3,
+         3,
+         {1, 1, 1},
+         {2, 1, 1},
+         {0, 1, 1},
+         {1, 1, 1},
+         1,
+         1,
+         1,
+         1,
+         0,
+         4},
+        {"cache c=3>pad", 1,         4,         8,         3, 7, 9, 3, 3, 3,
+         {1, 1, 1},       {2, 1, 1}, {0, 1, 1}, {1, 1, 1}, 1, 0, 3, 1, 0, 4},
+        {"no cache causal pad",
+         1,
+         8,
+         12,
+         4,
+         9,
+         11,
+         3,
+         3,
+         3,
+         {1, 1, 1},
+         {2, 1, 1},
+         {0, 1, 1},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         4},
+        {"stride (1,2,2) asym pads",
+         1,
+         8,
+         8,
+         3,
+         9,
+         11,
+         1,
+         3,
+         3,
+         {1, 2, 2},
+         {0, 0, 1},
+         {0, 1, 0},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"dilation (1,2,2)", 1,         6,         8,         5, 9, 11, 3, 3, 3,
+         {1, 1, 1},          {0, 2, 2}, {0, 2, 2}, {1, 2, 2}, 1, 1, 0,  1, 0, 3},
+        {"dilation 2 in time",
+         1,
+         4,
+         4,
+         7,
+         6,
+         6,
+         3,
+         1,
+         1,
+         {1, 1, 1},
+         {4, 0, 0},
+         {0, 0, 0},
+         {2, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"groups=2", 1,         8,         12,        3, 9, 11, 3, 3, 3,
+         {1, 1, 1},  {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 2, 1, 0,  1, 0, 3},
+        {"depthwise groups=6",
+         1,
+         6,
+         6,
+         3,
+         9,
+         11,
+         3,
+         3,
+         3,
+         {1, 1, 1},
+         {1, 1, 1},
+         {1, 1, 1},
+         {1, 1, 1},
+         6,
+         0,
+         0,
+         1,
+         0,
+         2},
+        {"1x1x1 no bias", 1,         16,        8,         3, 7, 13, 1, 1, 1,
+         {1, 1, 1},       {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, 1, 0, 0,  1, 0, 2},
+        {"time downsample k(3,1,1) s2",
+         1,
+         8,
+         8,
+         5,
+         6,
+         7,
+         3,
+         1,
+         1,
+         {2, 1, 1},
+         {2, 0, 0},
+         {0, 0, 0},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"first layer Cin=3 k(1,3,3)",
+         1,
+         3,
+         16,
+         2,
+         17,
+         15,
+         1,
+         3,
+         3,
+         {1, 1, 1},
+         {0, 1, 1},
+         {0, 1, 1},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"w f32",           1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,
+         WD(DIO_DTYPE_F32), 0, 3},
+        {"w bf16",           1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,
+         WD(DIO_DTYPE_BF16), 0, 3},
+        {"w f16",           1, 8, 12, 3, 9, 11, 3, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,
+         WD(DIO_DTYPE_F16), 0, 3},
+        {"short params (stride only)",
+         1,
+         4,
+         8,
+         4,
+         7,
+         9,
+         3,
+         3,
+         3,
+         {1, 2, 1},
+         {9, 9, 9},
+         {9, 9, 9},
+         {3, 3, 3},
+         5,
+         1,
+         0,
+         1,
+         (uint32_t)offsetof(dio_conv_params, pad_front),
+         3},
     };
     static const cv_spec c2[] = {
-        {"k3 pad1 bias", 2, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"stride 2 asym pads", 1, 6, 8, 0, 13, 17, 0, 3, 3, {2, 2, 1}, {0, 1, 0}, {1, 0, 0}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"dilation 2", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {2, 2, 0}, {2, 2, 0}, {2, 2, 1}, 1, 1, 0, 1, 0, 3},
-        {"groups=2 no bias", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 0}, {1, 1, 0}, {1, 1, 1}, 2, 0, 0, 1, 0, 2},
+        {"k3 pad1 bias", 2,         6,         8,         0, 13, 17, 0, 3, 3,
+         {1, 1, 1},      {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1,  0,  1, 0, 3},
+        {"stride 2 asym pads",
+         1,
+         6,
+         8,
+         0,
+         13,
+         17,
+         0,
+         3,
+         3,
+         {2, 2, 1},
+         {0, 1, 0},
+         {1, 0, 0},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"dilation 2", 1,         6,         8,         0, 13, 17, 0, 3, 3,
+         {1, 1, 1},    {2, 2, 0}, {2, 2, 0}, {2, 2, 1}, 1, 1,  0,  1, 0, 3},
+        {"groups=2 no bias", 1,         6,         8,         0, 13, 17, 0, 3, 3,
+         {1, 1, 1},          {1, 1, 0}, {1, 1, 0}, {1, 1, 1}, 2, 0,  0,  1, 0, 2},
         {"1x1", 2, 16, 4, 0, 9, 11, 0, 1, 1, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"k(5,3) stride (2,1)", 1, 4, 6, 0, 20, 20, 0, 5, 3, {2, 1, 1}, {2, 1, 0}, {2, 1, 0}, {1, 1, 1}, 1, 1, 0, 1, 0, 3},
-        {"entry 2 of the arrays ignored", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 3}, {1, 1, 5}, {1, 1, 5}, {1, 1, 2}, 1, 1, 0, 1, 0, 3},
-        {"explicit NULL cache slot", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, 1, 0, 4},
-        {"w f32", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, WD(DIO_DTYPE_F32), 0, 3},
-        {"w bf16", 1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0, WD(DIO_DTYPE_BF16), 0, 3},
-        {"short params (stride only)", 1, 4, 8, 0, 9, 11, 0, 3, 3, {2, 1, 1}, {9, 9, 9}, {9, 9, 9}, {3, 3, 3}, 5, 1, 0, 1,
-         (uint32_t)offsetof(dio_conv_params, pad_front), 3},
+        {"k(5,3) stride (2,1)",
+         1,
+         4,
+         6,
+         0,
+         20,
+         20,
+         0,
+         5,
+         3,
+         {2, 1, 1},
+         {2, 1, 0},
+         {2, 1, 0},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"entry 2 of the arrays ignored",
+         1,
+         6,
+         8,
+         0,
+         13,
+         17,
+         0,
+         3,
+         3,
+         {1, 1, 3},
+         {1, 1, 5},
+         {1, 1, 5},
+         {1, 1, 2},
+         1,
+         1,
+         0,
+         1,
+         0,
+         3},
+        {"explicit NULL cache slot",
+         1,
+         6,
+         8,
+         0,
+         13,
+         17,
+         0,
+         3,
+         3,
+         {1, 1, 1},
+         {1, 1, 1},
+         {1, 1, 1},
+         {1, 1, 1},
+         1,
+         1,
+         0,
+         1,
+         0,
+         4},
+        {"w f32",           1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,
+         WD(DIO_DTYPE_F32), 0, 3},
+        {"w bf16",           1, 6, 8, 0, 13, 17, 0, 3, 3, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,
+         WD(DIO_DTYPE_BF16), 0, 3},
+        {"short params (stride only)",
+         1,
+         4,
+         8,
+         0,
+         9,
+         11,
+         0,
+         3,
+         3,
+         {2, 1, 1},
+         {9, 9, 9},
+         {9, 9, 9},
+         {3, 3, 3},
+         5,
+         1,
+         0,
+         1,
+         (uint32_t)offsetof(dio_conv_params, pad_front),
+         3},
     };
     int is3 = op == DIO_OP_CONV3D;
     const cv_spec *specs = is3 ? c3 : c2;
@@ -1152,8 +1518,8 @@ static void t_conv(runner *R, int32_t op)
             view *x, *w, *bias = NULL, *cache = NULL, *y, *ins[4];
             int64_t cg, red;
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, op, act, "%s Cin=%" PRId64 " Cout=%" PRId64 " w=%s", sp->tag, sp->Cin, sp->Cout,
-                            dio_dtype_name(wdt)))
+            if (!case_begin(c, R, op, act, "%s Cin=%" PRId64 " Cout=%" PRId64 " w=%s", sp->tag, sp->Cin,
+                            sp->Cout, dio_dtype_name(wdt)))
                 continue;
             memset(&p, 0, sizeof(p));
             p.struct_size = sp->psize ? sp->psize : (uint32_t)sizeof(p);
@@ -1194,8 +1560,8 @@ static void t_conv(runner *R, int32_t op)
             if (sp->bias) bias = IN(act, sp->Cout);
             ins[0] = x, ins[1] = w, ins[2] = bias, ins[3] = cache;
             case_call(c, ins, sp->n_in, y, &p);
-            ref_conv(is3 ? 3 : 2, &x->r, &w->r, bias ? &bias->r : NULL, cache ? &cache->r : NULL, &c->exp_r, st, pf, pb,
-                     dl, groups);
+            ref_conv(is3 ? 3 : 2, &x->r, &w->r, bias ? &bias->r : NULL, cache ? &cache->r : NULL, &c->exp_r,
+                     st, pf, pb, dl, groups);
             case_finish(c, 0, red);
         }
 }
@@ -1244,7 +1610,8 @@ static void t_channel_rmsnorm(runner *R)
             ins[0] = x, ins[1] = g, ins[2] = b;
             case_call(c, ins, sp->bias ? 3 : 2, y, &p);
             ref_channel_rmsnorm(&x->r, &g->r, b ? &b->r : NULL, &c->exp_r,
-                                fits(p.struct_size, offsetof(dio_channel_norm_params, eps), 4) ? p.eps : 1e-12);
+                                fits(p.struct_size, offsetof(dio_channel_norm_params, eps), 4) ? p.eps
+                                                                                               : 1e-12);
             case_finish(c, 0, C);
         }
 }
@@ -1257,10 +1624,8 @@ static void t_upsample(runner *R)
         int nd;
         int64_t x[5], y[5];
     } specs[] = {
-        {5, {1, 4, 3, 5, 7}, {1, 4, 3, 10, 14}},
-        {5, {1, 4, 3, 5, 7}, {1, 4, 6, 10, 14}},
-        {4, {2, 3, 5, 7}, {2, 3, 10, 21}},
-        {2, {3, 4}, {6, 8}},
+        {5, {1, 4, 3, 5, 7}, {1, 4, 3, 10, 14}}, {5, {1, 4, 3, 5, 7}, {1, 4, 6, 10, 14}},
+        {4, {2, 3, 5, 7}, {2, 3, 10, 21}},       {2, {3, 4}, {6, 8}},
         {5, {1, 8, 2, 33, 1}, {1, 8, 2, 66, 3}},
     };
     for (int a = 0; a < 3; a++)
@@ -1269,7 +1634,8 @@ static void t_upsample(runner *R)
             view *x, *y, *ins[1];
             char b1[96], b2[96];
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, DIO_OP_UPSAMPLE_NEAREST, act, "%s -> %s", idx_str(specs[i].x, specs[i].nd, b1, sizeof(b1)),
+            if (!case_begin(c, R, DIO_OP_UPSAMPLE_NEAREST, act, "%s -> %s",
+                            idx_str(specs[i].x, specs[i].nd, b1, sizeof(b1)),
                             idx_str(specs[i].y, specs[i].nd, b2, sizeof(b2))))
                 continue;
             x = tensor_any(c, act, LAY_CONTIG, specs[i].nd, specs[i].x, 0);
@@ -1307,7 +1673,8 @@ static void t_softmax(runner *R)
             view *x, *y, *ins[1];
             dio_softmax_params p;
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, DIO_OP_SOFTMAX, act, "%s N=%" PRId64, specs[i].tag, specs[i].shape[specs[i].nd - 1]))
+            if (!case_begin(c, R, DIO_OP_SOFTMAX, act, "%s N=%" PRId64, specs[i].tag,
+                            specs[i].shape[specs[i].nd - 1]))
                 continue;
             x = tensor_any(c, act, LAY_CONTIG, specs[i].nd, specs[i].shape, specs[i].inplace);
             fill_uniform(c, x, specs[i].lo, specs[i].hi);
@@ -1317,7 +1684,8 @@ static void t_softmax(runner *R)
             p.scale = specs[i].scale;
             ins[0] = x;
             case_call(c, ins, 1, y, &p);
-            ref_softmax(&x->r, &c->exp_r, fits(p.struct_size, offsetof(dio_softmax_params, scale), 4) ? p.scale : 1.0);
+            ref_softmax(&x->r, &c->exp_r,
+                        fits(p.struct_size, offsetof(dio_softmax_params, scale), 4) ? p.scale : 1.0);
             case_finish(c, 0, specs[i].shape[specs[i].nd - 1]);
         }
 }
@@ -1360,8 +1728,10 @@ static void t_binary(runner *R, int32_t op)
             y = sp->inplace == 1 ? A : sp->inplace == 2 ? B : tensor_any(c, act, sp->y_lay, sp->ny, sp->y, 1);
             ins[0] = A, ins[1] = B;
             case_call(c, ins, 2, y, NULL);
-            if (op == DIO_OP_ADD) ref_add(&A->r, &B->r, &c->exp_r);
-            else ref_mul(&A->r, &B->r, &c->exp_r);
+            if (op == DIO_OP_ADD)
+                ref_add(&A->r, &B->r, &c->exp_r);
+            else
+                ref_mul(&A->r, &B->r, &c->exp_r);
             case_finish(c, 0, 1);
         }
 }
@@ -1400,7 +1770,9 @@ static void t_axpby(runner *R)
                 z = tensor_any(c, act, LAY_CONTIG, SH(67, 33), specs[i].inplace == 2);
                 fill_uniform(c, z, -1.0, 1.0);
             }
-            y = specs[i].inplace == 1 ? x : specs[i].inplace == 2 ? z : tensor_any(c, act, specs[i].y_lay, SH(67, 33), 1);
+            y = specs[i].inplace == 1   ? x
+                : specs[i].inplace == 2 ? z
+                                        : tensor_any(c, act, specs[i].y_lay, SH(67, 33), 1);
             memset(&p, 0, sizeof(p));
             p.struct_size = specs[i].psize ? specs[i].psize : (uint32_t)sizeof(p);
             p.alpha = specs[i].alpha;
@@ -1438,9 +1810,14 @@ static void t_clamp(runner *R)
             tcase cs, *c = &cs;
             if (!case_begin(c, R, DIO_OP_CLAMP, act, "%s [67,129]", specs[i].tag)) continue;
             x = tensor_any(c, act, specs[i].x_lay, SH(67, 129), specs[i].inplace);
-            FOR_EACH_ELEM(x, idx, off) {
+            FOR_EACH_ELEM(x, idx, off)
+            {
                 double r = rnd01(&c->rng);
-                vset(x, off, r < 0.05 ? NAN : r < 0.07 ? INFINITY : r < 0.09 ? -INFINITY : rnd_uniform(&c->rng, -2, 2));
+                vset(x, off,
+                     r < 0.05   ? NAN
+                     : r < 0.07 ? INFINITY
+                     : r < 0.09 ? -INFINITY
+                                : rnd_uniform(&c->rng, -2, 2));
             }
             y = specs[i].inplace ? x : tensor_any(c, act, specs[i].y_lay, SH(67, 129), 1);
             memset(&p, 0, sizeof(p));
@@ -1449,7 +1826,8 @@ static void t_clamp(runner *R)
             p.hi = specs[i].hi;
             ins[0] = x;
             case_call(c, ins, 1, y, &p);
-            ref_clamp(&x->r, &c->exp_r, fits(p.struct_size, offsetof(dio_clamp_params, lo), 4) ? p.lo : -INFINITY,
+            ref_clamp(&x->r, &c->exp_r,
+                      fits(p.struct_size, offsetof(dio_clamp_params, lo), 4) ? p.lo : -INFINITY,
                       fits(p.struct_size, offsetof(dio_clamp_params, hi), 4) ? p.hi : INFINITY);
             case_finish(c, 1, 0);
         }
@@ -1482,8 +1860,8 @@ static void t_gather(runner *R)
             view *t, *ids, *y, *ins[2];
             char pos[32];
             tcase cs, *c = &cs;
-            if (!case_begin(c, R, DIO_OP_GATHER, act, "%s V=%" PRId64 " C=%" PRId64 " N=%" PRId64 " table=%s", specs[i].tag,
-                            specs[i].V, specs[i].C, specs[i].N, dio_dtype_name(tdt)))
+            if (!case_begin(c, R, DIO_OP_GATHER, act, "%s V=%" PRId64 " C=%" PRId64 " N=%" PRId64 " table=%s",
+                            specs[i].tag, specs[i].V, specs[i].C, specs[i].N, dio_dtype_name(tdt)))
                 continue;
             t = IN(tdt, specs[i].V, specs[i].C);
             if (tdt == DIO_DTYPE_F8E4M3) fill_uniform(c, t, -4.0, 4.0);
@@ -1510,7 +1888,8 @@ static void t_gather(runner *R)
 static void fill_copy(tcase *c, view *v, int32_t src, int32_t dst, int specials)
 {
     int dst_f8 = dst == DIO_DTYPE_F8E4M3 || dst == DIO_DTYPE_F8E5M2;
-    FOR_EACH_ELEM(v, idx, off) {
+    FOR_EACH_ELEM(v, idx, off)
+    {
         double r = rnd01(&c->rng), x;
         if (!is_float_dtype(src)) {
             x = src == DIO_DTYPE_U8 ? (double)rnd_int(&c->rng, 256) : (double)(rnd_int(&c->rng, 2001) - 1000);
@@ -1531,13 +1910,14 @@ static void fill_copy(tcase *c, view *v, int32_t src, int32_t dst, int specials)
     }
 }
 
-static void copy_case(runner *R, int32_t src, int32_t dst, const char *tag, int x_lay, int y_lay, int specials, int nd,
-                      const int64_t *shape)
+static void copy_case(runner *R, int32_t src, int32_t dst, const char *tag, int x_lay, int y_lay,
+                      int specials, int nd, const int64_t *shape)
 {
     int32_t act = col_of(src) < 3 ? src : col_of(dst) < 3 ? dst : DIO_DTYPE_U8;
     view *x, *y, *ins[1];
     tcase cs, *c = &cs;
-    if (!case_begin(c, R, DIO_OP_COPY, act, "%s -> %s %s", dio_dtype_name(src), dio_dtype_name(dst), tag)) return;
+    if (!case_begin(c, R, DIO_OP_COPY, act, "%s -> %s %s", dio_dtype_name(src), dio_dtype_name(dst), tag))
+        return;
     if (x_lay == LAY_P6) {
         static const int p6[6] = {5, 3, 4, 0, 2, 1};
         x = tensor_perm(c, src, p6, nd, shape, 0);
@@ -1554,7 +1934,8 @@ static void copy_case(runner *R, int32_t src, int32_t dst, const char *tag, int 
 
 static void t_copy(runner *R)
 {
-    static const int32_t fl[5] = {DIO_DTYPE_F32, DIO_DTYPE_F16, DIO_DTYPE_BF16, DIO_DTYPE_F8E4M3, DIO_DTYPE_F8E5M2};
+    static const int32_t fl[5] = {DIO_DTYPE_F32, DIO_DTYPE_F16, DIO_DTYPE_BF16, DIO_DTYPE_F8E4M3,
+                                  DIO_DTYPE_F8E5M2};
     static const int32_t in[3] = {DIO_DTYPE_I32, DIO_DTYPE_I64, DIO_DTYPE_U8};
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 5; j++) {
@@ -1564,7 +1945,8 @@ static void t_copy(runner *R)
             copy_case(R, fl[i], fl[j], "NaN/Inf/-0", LAY_CONTIG, LAY_CONTIG, 1, SH(129, 33));
         }
     for (int i = 0; i < 3; i++) {
-        copy_case(R, act_dtypes[i], act_dtypes[i], "6-D permuted src", LAY_P6, LAY_CONTIG, 0, SH(2, 3, 2, 3, 2, 5));
+        copy_case(R, act_dtypes[i], act_dtypes[i], "6-D permuted src", LAY_P6, LAY_CONTIG, 0,
+                  SH(2, 3, 2, 3, 2, 5));
         copy_case(R, in[i], in[i], "contiguous", LAY_CONTIG, LAY_CONTIG, 0, SH(67, 33));
         copy_case(R, in[i], in[i], "transposed src", LAY_T, LAY_CONTIG, 0, SH(67, 33));
     }
@@ -1627,7 +2009,13 @@ static void t_slice(runner *R)
     } specs[] = {
         {"steps 2,3,3", 3, {7, 67, 129}, {3, 20, 43}, {1, 5, 0}, {2, 3, 3}, 0},
         {"column range", 3, {7, 67, 129}, {7, 67, 64}, {0, 0, 65}, {1, 1, 1}, 0},
-        {"last 2 frames of [B,C,T,H,W]", 5, {1, 8, 5, 9, 11}, {1, 8, 2, 9, 11}, {0, 0, 3, 0, 0}, {1, 1, 1, 1, 1}, 0},
+        {"last 2 frames of [B,C,T,H,W]",
+         5,
+         {1, 8, 5, 9, 11},
+         {1, 8, 2, 9, 11},
+         {0, 0, 3, 0, 0},
+         {1, 1, 1, 1, 1},
+         0},
         {"1-D step 3", 1, {300}, {100}, {0}, {3}, 0},
         {"short params (start 0, step 1)", 2, {7, 9}, {3, 4}, {2, 2}, {2, 2}, 4},
     };
@@ -1645,8 +2033,10 @@ static void t_slice(runner *R)
             for (int d = 0; d < DIO_MAX_DIMS; d++) {
                 p.start[d] = d < nd ? specs[i].start[d] : 0;
                 p.step[d] = d < nd ? specs[i].step[d] : 1;
-                start[d] = fits(p.struct_size, offsetof(dio_slice_params, start), sizeof(p.start)) ? p.start[d] : 0;
-                step[d] = fits(p.struct_size, offsetof(dio_slice_params, step), sizeof(p.step)) ? p.step[d] : 1;
+                start[d] =
+                    fits(p.struct_size, offsetof(dio_slice_params, start), sizeof(p.start)) ? p.start[d] : 0;
+                step[d] =
+                    fits(p.struct_size, offsetof(dio_slice_params, step), sizeof(p.step)) ? p.step[d] : 1;
             }
             x = tensor_any(c, act, LAY_CONTIG, nd, specs[i].x, 0);
             y = tensor_any(c, act, LAY_CONTIG, nd, specs[i].y, 1);
@@ -1707,11 +2097,8 @@ static void t_patch(runner *R, int32_t op)
         int64_t x[5];
         int patch[3];
     } specs[] = {
-        {{2, 16, 4, 8, 12}, {1, 2, 2}},
-        {{1, 4, 4, 6, 6}, {2, 2, 2}},
-        {{1, 3, 3, 10, 6}, {1, 2, 2}},
-        {{1, 5, 2, 3, 4}, {1, 1, 1}},
-        {{1, 2, 6, 4, 9}, {3, 1, 3}},
+        {{2, 16, 4, 8, 12}, {1, 2, 2}}, {{1, 4, 4, 6, 6}, {2, 2, 2}}, {{1, 3, 3, 10, 6}, {1, 2, 2}},
+        {{1, 5, 2, 3, 4}, {1, 1, 1}},   {{1, 2, 6, 4, 9}, {3, 1, 3}},
     };
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -1719,7 +2106,8 @@ static void t_patch(runner *R, int32_t op)
                 int32_t act = act_dtypes[a];
                 const int64_t *v = specs[i].x;
                 const int *pt = specs[i].patch;
-                int64_t tok[5] = {v[0], v[2] / pt[0], v[3] / pt[1], v[4] / pt[2], v[1] * pt[0] * pt[1] * pt[2]};
+                int64_t tok[5] = {v[0], v[2] / pt[0], v[3] / pt[1], v[4] / pt[2],
+                                  v[1] * pt[0] * pt[1] * pt[2]};
                 view *x, *y, *ins[1];
                 dio_patch_params p;
                 char b1[96];
@@ -1735,8 +2123,10 @@ static void t_patch(runner *R, int32_t op)
                 y = tensor_any(c, act, LAY_CONTIG, 5, op == DIO_OP_PATCHIFY ? tok : v, 1);
                 ins[0] = x;
                 case_call(c, ins, 1, y, &p);
-                if (op == DIO_OP_PATCHIFY) ref_patchify(&x->r, &c->exp_r, pt, order);
-                else ref_unpatchify(&x->r, &c->exp_r, pt, order);
+                if (op == DIO_OP_PATCHIFY)
+                    ref_patchify(&x->r, &c->exp_r, pt, order);
+                else
+                    ref_unpatchify(&x->r, &c->exp_r, pt, order);
                 case_finish(c, 1, 0);
             }
 }
@@ -2026,15 +2416,16 @@ static void t_probe(runner *R)
             dio_clear_error();
             st = dio_backend_probe_op(R->be, op, dt);
             if (st != DIO_OK && (st != DIO_ERR_NOT_SUPPORTED || !dio_last_error()[0])) {
-                printf("FAIL probe %s %s: %s \"%s\" (expected OK, or NOT_SUPPORTED with a reason)\n", dio_op_name(op),
-                       dio_dtype_name(dt), dio_status_name(st), dio_last_error());
+                printf("FAIL probe %s %s: %s \"%s\" (expected OK, or NOT_SUPPORTED with a reason)\n",
+                       dio_op_name(op), dio_dtype_name(dt), dio_status_name(st), dio_last_error());
                 R->probe_fail++;
             } else if (R->verbose && k < 3) {
                 printf("ok   probe %s %s: %s %s\n", dio_op_name(op), dio_dtype_name(dt), dio_status_name(st),
                        st == DIO_OK ? "" : dio_last_error());
             }
         }
-    if ((st = dio_backend_probe_op(R->be, 9999, DIO_DTYPE_F32)) != DIO_ERR_NOT_SUPPORTED || !dio_last_error()[0]) {
+    if ((st = dio_backend_probe_op(R->be, 9999, DIO_DTYPE_F32)) != DIO_ERR_NOT_SUPPORTED ||
+        !dio_last_error()[0]) {
         printf("FAIL probe op 9999: %s, expected NOT_SUPPORTED with a reason\n", dio_status_name(st));
         R->probe_fail++;
     }
@@ -2081,7 +2472,8 @@ static void run_all(runner *R)
 
 static void print_matrix(const runner *R)
 {
-    printf("\n== %s: op x dtype: ok N [worst rel err] = all N cases passed; +k n/s = k not supported; FAIL f/n\n",
+    printf("\n== %s: op x dtype: ok N [worst rel err] = all N cases passed; +k n/s = k not supported; FAIL "
+           "f/n\n",
            R->be_name);
     printf("%-18s", "op");
     for (int k = 0; k < COLS; k++) printf(" %-16s", col_names[k]);
@@ -2093,17 +2485,24 @@ static void print_matrix(const runner *R)
             const op_stats *s = &R->st[op][k];
             char cell[48];
             int n = s->ok + s->fail + s->ns;
-            if (!n) snprintf(cell, sizeof(cell), "-");
-            else if (s->fail) snprintf(cell, sizeof(cell), "FAIL %d/%d", s->fail, n);
-            else if (!s->ok) snprintf(cell, sizeof(cell), "n/s");
-            else if (s->ns) snprintf(cell, sizeof(cell), "ok %d +%d n/s %.0e", s->ok, s->ns, s->worst);
-            else if (s->worst > 0) snprintf(cell, sizeof(cell), "ok %d %.0e", s->ok, s->worst);
-            else snprintf(cell, sizeof(cell), "ok %d exact", s->ok);
+            if (!n)
+                snprintf(cell, sizeof(cell), "-");
+            else if (s->fail)
+                snprintf(cell, sizeof(cell), "FAIL %d/%d", s->fail, n);
+            else if (!s->ok)
+                snprintf(cell, sizeof(cell), "n/s");
+            else if (s->ns)
+                snprintf(cell, sizeof(cell), "ok %d +%d n/s %.0e", s->ok, s->ns, s->worst);
+            else if (s->worst > 0)
+                snprintf(cell, sizeof(cell), "ok %d %.0e", s->ok, s->worst);
+            else
+                snprintf(cell, sizeof(cell), "ok %d exact", s->ok);
             printf(" %-16s", cell);
         }
         printf("\n");
     }
-    printf("%s: %d cases ok, %d FAILED, %d not supported; negative cases: %d ok, %d FAILED; probe_op: %d FAILED\n",
+    printf("%s: %d cases ok, %d FAILED, %d not supported; negative cases: %d ok, %d FAILED; probe_op: %d "
+           "FAILED\n",
            R->be_name, R->n_ok, R->n_fail, R->n_ns, R->neg_ok, R->neg_fail, R->probe_fail);
 }
 
@@ -2129,9 +2528,12 @@ int main(int argc, char **argv)
     struct timespec t0;
 
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc && n_dirs < 16) dirs[n_dirs++] = argv[++i];
-        else if (!strcmp(argv[i], "--backend") && i + 1 < argc) only_backend = argv[++i];
-        else if (!strcmp(argv[i], "--op") && i + 1 < argc) only_op = argv[++i];
+        if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc && n_dirs < 16)
+            dirs[n_dirs++] = argv[++i];
+        else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+            only_backend = argv[++i];
+        else if (!strcmp(argv[i], "--op") && i + 1 < argc)
+            only_op = argv[++i];
         else if (!strcmp(argv[i], "--option") && i + 1 < argc && n_opts < 16) {
             char *eq;
             snprintf(optbuf[n_opts], sizeof(optbuf[n_opts]), "%s", argv[++i]);
@@ -2144,7 +2546,8 @@ int main(int argc, char **argv)
             opts[n_opts].key = optbuf[n_opts];
             opts[n_opts].value = eq + 1;
             n_opts++;
-        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) verbose = 1;
+        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+            verbose = 1;
         else {
             usage();
             return 2;
@@ -2163,8 +2566,9 @@ int main(int argc, char **argv)
         }
     }
     clock_gettime(CLOCK_REALTIME, &t0);
-    seed = env_seed && *env_seed ? strtoull(env_seed, NULL, 0)
-                                 : (uint64_t)t0.tv_sec * 1000003u ^ (uint64_t)t0.tv_nsec ^ ((uint64_t)getpid() << 32);
+    seed = env_seed && *env_seed
+               ? strtoull(env_seed, NULL, 0)
+               : (uint64_t)t0.tv_sec * 1000003u ^ (uint64_t)t0.tv_nsec ^ ((uint64_t)getpid() << 32);
     seed &= 0xffffffffffffull; /* short enough to retype */
     printf("seed %" PRIu64 " (DIO_TEST_SEED=%" PRIu64 " reproduces this run)\n", seed, seed);
 
@@ -2184,7 +2588,8 @@ int main(int argc, char **argv)
         info.struct_size = (uint32_t)sizeof(info);
         if (dio_context_plugin_at(ctx, i, &info) != DIO_OK) continue;
         if (!info.accepted) {
-            printf("plugin %s: refused: %s\n", info.path ? info.path : "?", info.refusal ? info.refusal : "?");
+            printf("plugin %s: refused: %s\n", info.path ? info.path : "?",
+                   info.refusal ? info.refusal : "?");
             continue;
         }
         if (info.kind != DIO_PLUGIN_BACKEND) continue;
@@ -2200,7 +2605,8 @@ int main(int argc, char **argv)
                    info.path ? info.path : "");
             n_run++;
             if ((st = dio_backend_open(ctx, info.name, opts, n_opts, &R->be)) != DIO_OK) {
-                printf("FAIL backend %s: dio_backend_open: %s: %s\n", info.name, dio_status_name(st), dio_last_error());
+                printf("FAIL backend %s: dio_backend_open: %s: %s\n", info.name, dio_status_name(st),
+                       dio_last_error());
                 failures++;
                 free(R);
                 continue;
@@ -2215,7 +2621,8 @@ int main(int argc, char **argv)
                 run_all(R);
                 clock_gettime(CLOCK_MONOTONIC, &b);
                 print_matrix(R);
-                printf("%s: %.1f s\n", info.name, (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
+                printf("%s: %.1f s\n", info.name,
+                       (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
                 failures += R->n_fail + R->neg_fail + R->probe_fail;
             }
             dio_backend_close(R->be);

@@ -54,7 +54,8 @@ static void walk(const char *path)
     for (int64_t i = 0; i < dio_weights_count(w); i++) {
         const char *name = NULL;
         dio_weight_info info;
-        if (dio_weights_at(w, i, &name, &info) != DIO_OK || dio_weights_find(w, name, NULL) != DIO_OK) abort();
+        if (dio_weights_at(w, i, &name, &info) != DIO_OK || dio_weights_find(w, name, NULL) != DIO_OK)
+            abort();
         for (uint64_t b = 0; b < info.nbytes; b++) sum += ((const unsigned char *)info.data)[b];
     }
     (void)dio_weights_metadata(w, "format");

@@ -25,15 +25,15 @@ static int g_failed_checks;
 static int g_case_ok;
 static char g_root[PATH_MAX];
 
-#define CHECK(cond, ...)                                                                                   \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            printf("    check failed (%s:%d): %s: ", __FILE__, __LINE__, #cond);                          \
-            printf(__VA_ARGS__);                                                                           \
-            printf("\n");                                                                                  \
-            g_failed_checks++;                                                                             \
-            g_case_ok = 0;                                                                                 \
-        }                                                                                                  \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            printf("    check failed (%s:%d): %s: ", __FILE__, __LINE__, #cond);                             \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+            g_failed_checks++;                                                                               \
+            g_case_ok = 0;                                                                                   \
+        }                                                                                                    \
     } while (0)
 
 static int g_cases, g_cases_failed;
@@ -53,7 +53,8 @@ static void run_case(const char *name, void (*fn)(void))
 
 static void path_in(char *out, const char *a, const char *b)
 {
-    int n = b ? snprintf(out, PATH_MAX, "%s/%s/%s", g_root, a, b) : snprintf(out, PATH_MAX, "%s/%s", g_root, a);
+    int n =
+        b ? snprintf(out, PATH_MAX, "%s/%s/%s", g_root, a, b) : snprintf(out, PATH_MAX, "%s/%s", g_root, a);
     if (n < 0 || n >= PATH_MAX) {
         printf("path too long under %s\n", g_root);
         exit(1);
@@ -127,7 +128,8 @@ static void expect_fail(const char *path, dio_status status, ...)
     dio_clear_error();
     dio_status st = dio_weights_open(path, &w);
     const char *msg = dio_last_error();
-    CHECK(st == status, "open '%s' gave %s, wanted %s (%s)", path, dio_status_name(st), dio_status_name(status), msg);
+    CHECK(st == status, "open '%s' gave %s, wanted %s (%s)", path, dio_status_name(st),
+          dio_status_name(status), msg);
     if (getenv("DIO_TEST_VERBOSE")) printf("    -> %s: %s\n", dio_status_name(st), msg);
     CHECK(w == SENTINEL, "a failed open touched *out");
     if (w != SENTINEL && st == DIO_OK) dio_weights_close(w);
@@ -165,7 +167,8 @@ static unsigned char *pattern(size_t n, unsigned seed)
     return p;
 }
 
-static dio_named_tensor named(const char *name, int32_t dtype, int32_t ndim, const int64_t *shape, const void *data)
+static dio_named_tensor named(const char *name, int32_t dtype, int32_t ndim, const int64_t *shape,
+                              const void *data)
 {
     dio_named_tensor t;
     memset(&t, 0, sizeof t);
@@ -257,13 +260,13 @@ static void case_roundtrip_all_dtypes_ranks(void)
         CHECK(info.dtype == ts[i].dtype, "%s dtype %d", ts[i].name, info.dtype);
         CHECK(info.ndim == ts[i].ndim, "%s ndim %d", ts[i].name, info.ndim);
         for (int d = 0; d < DIO_MAX_DIMS; d++)
-            CHECK(info.shape[d] == (d < ts[i].ndim ? ts[i].shape[d] : 1), "%s shape[%d] = %" PRId64, ts[i].name, d,
-                  info.shape[d]);
+            CHECK(info.shape[d] == (d < ts[i].ndim ? ts[i].shape[d] : 1), "%s shape[%d] = %" PRId64,
+                  ts[i].name, d, info.shape[d]);
         CHECK(info.nbytes == nbytes_of(&ts[i]), "%s nbytes %" PRIu64, ts[i].name, info.nbytes);
         if (info.nbytes) {
             CHECK(memcmp(info.data, datas[i], info.nbytes) == 0, "%s bytes differ", ts[i].name);
-            CHECK(!prev_data || (const unsigned char *)info.data >= prev_data, "%s not stored in the given order",
-                  ts[i].name);
+            CHECK(!prev_data || (const unsigned char *)info.data >= prev_data,
+                  "%s not stored in the given order", ts[i].name);
             prev_data = (const unsigned char *)info.data + info.nbytes;
         }
     }
@@ -277,7 +280,8 @@ static void case_roundtrip_all_dtypes_ranks(void)
         if (st != DIO_OK || !name) continue;
         CHECK(!prev || strcmp(prev, name) < 0, "at() not sorted: '%s' then '%s'", prev, name);
         prev = name;
-        CHECK(dio_weights_find(w, name, &b) == DIO_OK && a.data == b.data && a.nbytes == b.nbytes, "at/find differ");
+        CHECK(dio_weights_find(w, name, &b) == DIO_OK && a.data == b.data && a.nbytes == b.nbytes,
+              "at/find differ");
     }
     dio_clear_error();
     st = dio_weights_at(w, N, NULL, NULL);
@@ -293,7 +297,8 @@ static void case_roundtrip_all_dtypes_ranks(void)
     v = dio_weights_metadata(w, "empty");
     CHECK(v && v[0] == '\0', "metadata empty");
     CHECK(dio_weights_metadata(w, "absent") == NULL, "absent metadata key");
-    CHECK(dio_weights_metadata(w, NULL) == NULL && dio_weights_metadata(NULL, "x") == NULL, "NULL metadata args");
+    CHECK(dio_weights_metadata(w, NULL) == NULL && dio_weights_metadata(NULL, "x") == NULL,
+          "NULL metadata args");
 
     /* find() of an absent name: INVALID_ARGUMENT naming it and the file. */
     dio_clear_error();
@@ -310,11 +315,13 @@ static void case_roundtrip_all_dtypes_ranks(void)
         dio_set_error(DIO_ERR_INTERNAL, "untouched");
         st = src->find(src->ctx, "no.such.tensor", &info);
         CHECK(st == DIO_ERR_INVALID_ARGUMENT, "source find absent gave %s", dio_status_name(st));
-        CHECK(strcmp(dio_last_error(), "untouched") == 0, "source find absent set a message: %s", dio_last_error());
+        CHECK(strcmp(dio_last_error(), "untouched") == 0, "source find absent set a message: %s",
+              dio_last_error());
         CHECK(src->find(src->ctx, "t.f32.2", &info) == DIO_OK && info.ndim == 2 && info.shape[1] == 3,
               "source find");
         CHECK(src->count(src->ctx) == N, "source count");
-        CHECK(src->name_at(src->ctx, -1) == NULL && src->name_at(src->ctx, N) == NULL, "source name_at range");
+        CHECK(src->name_at(src->ctx, -1) == NULL && src->name_at(src->ctx, N) == NULL,
+              "source name_at range");
         const char *n0 = NULL;
         dio_weights_at(w, 0, &n0, NULL);
         CHECK(src->name_at(src->ctx, 0) == n0, "source name_at(0)");
@@ -375,7 +382,8 @@ static void case_foreign_layout(void)
     dio_weight_info info;
     CHECK(dio_weights_at(w, 0, &n0, &info) == DIO_OK && strcmp(n0, "a") == 0 && info.dtype == DIO_DTYPE_I32,
           "sorted first is a");
-    CHECK(dio_weights_find(w, "b", &info) == DIO_OK && ((const unsigned char *)info.data)[0] == (unsigned char)(6 * 7 + 1),
+    CHECK(dio_weights_find(w, "b", &info) == DIO_OK &&
+              ((const unsigned char *)info.data)[0] == (unsigned char)(6 * 7 + 1),
           "b's bytes");
     dio_weights_close(w);
 }
@@ -442,13 +450,16 @@ static void case_shards_subfolder(void)
     make_dir("sh_sub/parts");
     path_in(p, "sh_sub", "parts/one.safetensors");
     write_shard(p, "x", "y", 1, "v");
-    write_index("sh_sub", "m.safetensors.index.json", "\"x\": \"parts/one.safetensors\", \"y\": \"./parts/one.safetensors\"");
+    write_index("sh_sub", "m.safetensors.index.json",
+                "\"x\": \"parts/one.safetensors\", \"y\": \"./parts/one.safetensors\"");
     path_in(p, "sh_sub", "m.safetensors.index.json");
     dio_weights *w = NULL;
     dio_status st = dio_weights_open(p, &w);
     /* "./parts/one" and "parts/one" are two names for one file: its tensors then appear twice. */
-    CHECK(st == DIO_ERR_BAD_FORMAT, "two spellings of one shard gave %s: %s", dio_status_name(st), dio_last_error());
-    write_index("sh_sub", "m.safetensors.index.json", "\"x\": \"parts/one.safetensors\", \"y\": \"parts/one.safetensors\"");
+    CHECK(st == DIO_ERR_BAD_FORMAT, "two spellings of one shard gave %s: %s", dio_status_name(st),
+          dio_last_error());
+    write_index("sh_sub", "m.safetensors.index.json",
+                "\"x\": \"parts/one.safetensors\", \"y\": \"parts/one.safetensors\"");
     st = dio_weights_open(p, &w);
     CHECK(st == DIO_OK && dio_weights_count(w) == 2, "shard in a subfolder: %s", dio_last_error());
     dio_weights_close(w);
@@ -469,7 +480,8 @@ static void case_shards_tensor_missing(void)
     char p[PATH_MAX];
     make_shards("sh_absent", "a", "b", "c", "d");
     write_index("sh_absent", "model.safetensors.index.json",
-                "\"a\": \"" S1 "\", \"b\": \"" S1 "\", \"c\": \"" S2 "\", \"d\": \"" S2 "\", \"e\": \"" S1 "\"");
+                "\"a\": \"" S1 "\", \"b\": \"" S1 "\", \"c\": \"" S2 "\", \"d\": \"" S2 "\", \"e\": \"" S1
+                "\"");
     path_in(p, "sh_absent", "model.safetensors.index.json");
     expect_fail(p, DIO_ERR_BAD_FORMAT, "'e'", S1, "does not hold", NULL);
 
@@ -496,7 +508,8 @@ static void case_shards_escape(void)
     path_in(p, "sh_escape", "model.safetensors.index.json");
     write_index("sh_escape", "model.safetensors.index.json", "\"a\": \"../sh_good/" S1 "\"");
     expect_fail(p, DIO_ERR_BAD_FORMAT, "'a'", "..", NULL);
-    write_index("sh_escape", "model.safetensors.index.json", "\"a\": \"" S1 "\", \"c\": \"sub/../../x.safetensors\"");
+    write_index("sh_escape", "model.safetensors.index.json",
+                "\"a\": \"" S1 "\", \"c\": \"sub/../../x.safetensors\"");
     expect_fail(p, DIO_ERR_BAD_FORMAT, "'c'", "..", NULL);
     write_index("sh_escape", "model.safetensors.index.json", "\"a\": \"/etc/passwd\"");
     expect_fail(p, DIO_ERR_BAD_FORMAT, "absolute", NULL);
@@ -534,7 +547,8 @@ static void case_dirs(void)
     path_in(q, "dir_one", "README.md");
     write_text(q, "not weights\n");
     path_in(p, "dir_one", NULL);
-    CHECK(dio_weights_open(p, &w) == DIO_OK && dio_weights_count(w) == 2, "dir with one file: %s", dio_last_error());
+    CHECK(dio_weights_open(p, &w) == DIO_OK && dio_weights_count(w) == 2, "dir with one file: %s",
+          dio_last_error());
     dio_weights_close(w);
 
     make_dir("dir_none");
@@ -569,7 +583,8 @@ static void small_valid_file(const char *path)
 {
     int64_t sa[2] = {2, 3}, sb[1] = {5};
     unsigned char *da = pattern(24, 5), *db = pattern(5, 6);
-    dio_named_tensor ts[2] = {named("alpha", DIO_DTYPE_F32, 2, sa, da), named("beta", DIO_DTYPE_U8, 1, sb, db)};
+    dio_named_tensor ts[2] = {named("alpha", DIO_DTYPE_F32, 2, sa, da),
+                              named("beta", DIO_DTYPE_U8, 1, sb, db)};
     dio_kv meta[1] = {{"format", "pt"}};
     CHECK(dio_safetensors_write(path, ts, 2, meta, 1) == DIO_OK, "write: %s", dio_last_error());
     free(da);
@@ -678,8 +693,8 @@ static const hostile k_hostile[] = {
     {"dtype lowercase", "{\"w\":" E("f32", "[1]", "[0,4]") "}", 8, "'w'", "f32"},
     {"dtype not string", "{\"w\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "'w'", "dtype"},
     {"dtype missing", "{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "'w'", "dtype"},
-    {"dtype twice", "{\"w\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 8, "'w'",
-     "twice"},
+    {"dtype twice", "{\"w\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 8,
+     "'w'", "twice"},
     {"shape negative", "{\"w\":" E("U8", "[-1]", "[0,0]") "}", 8, "'w'", "shape[0]"},
     {"shape non-integer", "{\"w\":" E("U8", "[2, 1.5]", "[0,3]") "}", 8, "'w'", "shape[1]"},
     {"shape string dim", "{\"w\":" E("U8", "[\"2\"]", "[0,2]") "}", 8, "'w'", "shape[0]"},
@@ -702,12 +717,14 @@ static const hostile k_hostile[] = {
     {"offsets huge", "{\"w\":" E("U8", "[1]", "[0,1e300]") "}", 16, "'w'", "data_offsets"},
     {"offsets strings", "{\"w\":" E("U8", "[1]", "[\"0\",\"1\"]") "}", 16, "'w'", "data_offsets"},
     {"offsets missing", "{\"w\":{\"dtype\":\"U8\",\"shape\":[1]}}", 16, "'w'", "data_offsets"},
-    {"overlap", "{\"a\":" E("U8", "[8]", "[0,8]") ",\"b\":" E("U8", "[8]", "[4,12]") "}", 16, "'a'", "overlap"},
-    {"overlap contained", "{\"a\":" E("U8", "[16]", "[0,16]") ",\"b\":" E("U8", "[2]", "[4,6]") "}", 16, "'b'",
+    {"overlap", "{\"a\":" E("U8", "[8]", "[0,8]") ",\"b\":" E("U8", "[8]", "[4,12]") "}", 16, "'a'",
      "overlap"},
-    {"overlap identical", "{\"a\":" E("U8", "[4]", "[0,4]") ",\"b\":" E("U8", "[4]", "[0,4]") "}", 16, "overlap",
-     NULL},
-    {"duplicate names", "{\"a\":" E("U8", "[4]", "[0,4]") ",\"a\":" E("U8", "[4]", "[4,8]") "}", 16, "'a'", "twice"},
+    {"overlap contained", "{\"a\":" E("U8", "[16]", "[0,16]") ",\"b\":" E("U8", "[2]", "[4,6]") "}", 16,
+     "'b'", "overlap"},
+    {"overlap identical", "{\"a\":" E("U8", "[4]", "[0,4]") ",\"b\":" E("U8", "[4]", "[0,4]") "}", 16,
+     "overlap", NULL},
+    {"duplicate names", "{\"a\":" E("U8", "[4]", "[0,4]") ",\"a\":" E("U8", "[4]", "[4,8]") "}", 16, "'a'",
+     "twice"},
     {"metadata non-string", "{\"__metadata__\":{\"k\":1}}", 0, "'k'", "not a string"},
     {"metadata nested", "{\"__metadata__\":{\"k\":{\"x\":\"y\"}}}", 0, "'k'", "not a string"},
     {"metadata not object", "{\"__metadata__\":\"x\"}", 0, "__metadata__", "not an object"},
@@ -807,8 +824,8 @@ static void case_writer_failures(void)
     path_in(p, "wfail", "nodir/x.safetensors");
     t = named("x", DIO_DTYPE_U8, 2, s, data);
     st = dio_safetensors_write(p, &t, 1, NULL, 0);
-    CHECK(st == DIO_ERR_IO && strstr(dio_last_error(), "nodir"), "missing dir gave %s: %s", dio_status_name(st),
-          dio_last_error());
+    CHECK(st == DIO_ERR_IO && strstr(dio_last_error(), "nodir"), "missing dir gave %s: %s",
+          dio_status_name(st), dio_last_error());
     CHECK(count_entries(dir) == 0, "left %d entries", count_entries(dir));
 
     path_in(p, "wfail", "x.safetensors");
@@ -825,7 +842,11 @@ static void case_writer_failures(void)
         {"dtype COUNT", {named("x", DIO_DTYPE_COUNT, 2, s, data)}, 1, {{0}}, 0, "dtype"},
         {"ndim 7", {named("x", DIO_DTYPE_U8, 7, s, data)}, 1, {{0}}, 0, "ndim"},
         {"ndim -1", {named("x", DIO_DTYPE_U8, -1, s, data)}, 1, {{0}}, 0, "ndim"},
-        {"duplicate names", {named("x", DIO_DTYPE_U8, 2, s, data), named("x", DIO_DTYPE_U8, 1, s, data)}, 2, {{0}}, 0,
+        {"duplicate names",
+         {named("x", DIO_DTYPE_U8, 2, s, data), named("x", DIO_DTYPE_U8, 1, s, data)},
+         2,
+         {{0}},
+         0,
          "twice"},
         {"NULL name", {named(NULL, DIO_DTYPE_U8, 2, s, data)}, 1, {{0}}, 0, "no name"},
         {"reserved name", {named("__metadata__", DIO_DTYPE_U8, 2, s, data)}, 1, {{0}}, 0, "reserved"},
@@ -838,8 +859,8 @@ static void case_writer_failures(void)
         dio_clear_error();
         st = dio_safetensors_write(p, bad[i].t, bad[i].n, bad[i].meta, bad[i].n_meta);
         CHECK(st == DIO_ERR_INVALID_ARGUMENT, "%s gave %s", bad[i].what, dio_status_name(st));
-        CHECK(strstr(dio_last_error(), bad[i].want), "%s: message \"%s\" lacks \"%s\"", bad[i].what, dio_last_error(),
-              bad[i].want);
+        CHECK(strstr(dio_last_error(), bad[i].want), "%s: message \"%s\" lacks \"%s\"", bad[i].what,
+              dio_last_error(), bad[i].want);
         CHECK(count_entries(dir) == 0, "%s left %d entries", bad[i].what, count_entries(dir));
     }
     {
@@ -851,7 +872,8 @@ static void case_writer_failures(void)
         int64_t huge[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
         t = named("x", DIO_DTYPE_U8, 2, huge, data);
         st = dio_safetensors_write(p, &t, 1, NULL, 0);
-        CHECK(st == DIO_ERR_INVALID_ARGUMENT && count_entries(dir) == 0, "huge shape gave %s", dio_status_name(st));
+        CHECK(st == DIO_ERR_INVALID_ARGUMENT && count_entries(dir) == 0, "huge shape gave %s",
+              dio_status_name(st));
     }
     CHECK(dio_safetensors_write(NULL, NULL, 0, NULL, 0) == DIO_ERR_INVALID_ARGUMENT, "NULL path");
 
