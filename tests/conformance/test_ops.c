@@ -677,6 +677,7 @@ typedef struct mm_spec {
 
 static void t_matmul(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const mm_spec specs[] = {
         {"plain", 0, {0}, 67, 129, 33, 0, 0, 0, 0, W_ACT, 1.0f, 0.0f, 0, 0, 0},
         {"trans_b bias", 0, {0}, 67, 129, 65, 0, 1, 1, 0, W_ACT, 1.0f, 0.0f, 0, 0, 0},
@@ -744,6 +745,7 @@ static void t_matmul(runner *R)
          0,
          (uint32_t)offsetof(dio_matmul_params, alpha)},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             const mm_spec *sp = &specs[i];
@@ -801,6 +803,7 @@ typedef struct at_spec {
 
 static void t_attention(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const at_spec specs[] = {
         {"default scale", 1, 2, 2, 67, 67, 64, 64, 0.0f, 0, 0, 0, 0},
         {"GQA explicit scale", 2, 4, 2, 129, 129, 32, 32, 0.3f, 0, 0, 0, 0},
@@ -819,6 +822,7 @@ static void t_attention(runner *R)
         {"short params (scale only)", 1, 2, 2, 33, 33, 32, 32, 0.2f, 1, 0, 0,
          (uint32_t)offsetof(dio_attention_params, causal)},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             const at_spec *sp = &specs[i];
@@ -905,6 +909,7 @@ static view *qview(tcase *c, int32_t dt, const int64_t *shape)
 
 static void t_norm(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const nm_spec ln[] = {
         {"weight bias", 3, {4, 67, 129}, 1, 1, 3, 0, 1e-5f, 0, -0.5, 1.5},
         {"no affine, 1 input", 2, {129, 67}, 0, 0, 1, 0, 1e-5f, 0, -0.5, 1.5},
@@ -919,6 +924,8 @@ static void t_norm(runner *R, int32_t op)
         {"large eps", 2, {16, 64}, 1, 1, 3, 0, 1e-2f, 0, -0.05, 0.09},
         {"short params (default eps) tiny x", 2, {16, 64}, 1, 1, 3, 0, 0.5f, 4, -1e-3, 1e-3},
     };
+    /* clang-format on */
+    /* clang-format off: one case per line reads as a table */
     static const nm_spec rms[] = {
         {"weight", 3, {3, 67, 129}, 1, 0, 2, 0, 1e-6f, 0, -1.0, 1.0},
         {"no weight, 1 input", 2, {67, 129}, 0, 0, 1, 0, 1e-6f, 0, -1.0, 1.0},
@@ -932,6 +939,7 @@ static void t_norm(runner *R, int32_t op)
         {"large eps", 2, {16, 64}, 1, 0, 2, 0, 1e-2f, 0, -0.1, 0.1},
         {"short params (default eps) tiny x", 2, {16, 64}, 1, 0, 2, 0, 0.5f, 4, -1e-3, 1e-3},
     };
+    /* clang-format on */
     const nm_spec *specs = op == DIO_OP_LAYERNORM ? ln : rms;
     size_t n = op == DIO_OP_LAYERNORM ? sizeof(ln) / sizeof(ln[0]) : sizeof(rms) / sizeof(rms[0]);
     for (int a = 0; a < 3; a++)
@@ -981,6 +989,7 @@ typedef struct md_spec {
 
 static void t_modulate(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const md_spec ad[] = {
         {"G=1 layernorm", 2, 1, 129, 67, 0, 1e-6f, 0, 0, -1.0, 1.5},
         {"G=T=3 layernorm", 2, 3, 129, 67, 0, 1e-6f, 0, 0, -1.0, 1.5},
@@ -991,12 +1000,15 @@ static void t_modulate(runner *R, int32_t op)
          (uint32_t)offsetof(dio_adaln_params, rms), 0, -0.05, 0.05},
         {"short params (defaults) tiny x", 1, 1, 33, 64, 1, 0.5f, 4, 0, -1e-3, 1e-3},
     };
+    /* clang-format on */
+    /* clang-format off: one case per line reads as a table */
     static const md_spec gr[] = {
         {"G=1", 2, 1, 129, 67, 0, 0, 0, 0, -1, 1},
         {"G=T=3", 2, 3, 129, 67, 0, 0, 0, 0, -1, 1},
         {"G=T=3 in place", 2, 3, 129, 67, 0, 0, 0, 1, -1, 1},
         {"G=1 in place", 1, 1, 300, 128, 0, 0, 0, 1, -1, 1},
     };
+    /* clang-format on */
     const md_spec *specs = op == DIO_OP_ADALN_MODULATE ? ad : gr;
     size_t n = op == DIO_OP_ADALN_MODULATE ? sizeof(ad) / sizeof(ad[0]) : sizeof(gr) / sizeof(gr[0]);
     for (int a = 0; a < 3; a++)
@@ -1052,6 +1064,7 @@ typedef struct rp_spec {
 
 static void t_rope(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const rp_spec specs[] = {
         {"rotate-half R=D", 2, 67, 3, 64, 64, DIO_ROPE_ROTATE_HALF, 0, 0, 0},
         {"interleaved R=D", 2, 67, 3, 64, 64, DIO_ROPE_INTERLEAVED, 0, 0, 0},
@@ -1063,6 +1076,7 @@ static void t_rope(runner *R)
         {"x view of [B,L,3,H,D]", 2, 33, 4, 64, 64, DIO_ROPE_ROTATE_HALF, 0, LAY_QVIEW, 0},
         {"short params (default rotate-half) R<D", 2, 33, 2, 64, 32, DIO_ROPE_INTERLEAVED, 0, 0, 4},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             const rp_spec *sp = &specs[i];
@@ -1110,6 +1124,7 @@ typedef struct ew_spec {
 
 static void t_activation(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const ew_spec gelu[] = {
         {"erf", 2, {67, 129}, 0, 0, 0, 0, 0},
         {"tanh", 2, {67, 129}, 0, 0, 0, 1, 0},
@@ -1119,11 +1134,15 @@ static void t_activation(runner *R, int32_t op)
         {"tanh in place strided", 2, {67, 129}, LAY_ROWPAD, 0, 1, 1, 0},
         {"short params (default erf)", 2, {33, 67}, 0, 0, 0, 1, 4},
     };
+    /* clang-format on */
+    /* clang-format off: one case per line reads as a table */
     static const ew_spec silu[] = {
         {"plain", 2, {67, 129}, 0, 0, 0, 0, 0},
         {"flipped in, strided out", 3, {2, 67, 33}, LAY_FLIP, LAY_STRIDED, 0, 0, 0},
         {"in place", 1, {4099}, 0, 0, 1, 0, 0},
     };
+    /* clang-format on */
+    /* clang-format off: one case per line reads as a table */
     static const ew_spec swiglu[] = {
         {"plain", 3, {3, 67, 129}, 0, 0, 0, 0, 0},
         {"in place y=gate", 2, {67, 129}, 0, 0, 1, 0, 0},
@@ -1131,6 +1150,7 @@ static void t_activation(runner *R, int32_t op)
         {"gate/up halves of a fused row", 2, {67, 129}, 0, 0, 0, 1, 0},
         {"strided", 2, {67, 33}, LAY_T, LAY_STRIDED, 0, 0, 0},
     };
+    /* clang-format on */
     const ew_spec *specs = op == DIO_OP_GELU ? gelu : op == DIO_OP_SILU ? silu : swiglu;
     size_t n = op == DIO_OP_GELU   ? sizeof(gelu) / sizeof(gelu[0])
                : op == DIO_OP_SILU ? sizeof(silu) / sizeof(silu[0])
@@ -1195,6 +1215,7 @@ typedef struct cv_spec {
 
 static void t_conv(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const cv_spec c3[] = {
         {"k3 pad1 bias", 1,         8,         12,        5, 9, 11, 3, 3, 3,
          {1, 1, 1},      {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1, 0,  1, 0, 3},
@@ -1393,6 +1414,8 @@ static void t_conv(runner *R, int32_t op)
          (uint32_t)offsetof(dio_conv_params, pad_front),
          3},
     };
+    /* clang-format on */
+    /* clang-format off: one case per line reads as a table */
     static const cv_spec c2[] = {
         {"k3 pad1 bias", 2,         6,         8,         0, 13, 17, 0, 3, 3,
          {1, 1, 1},      {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 1,  0,  1, 0, 3},
@@ -1506,6 +1529,7 @@ static void t_conv(runner *R, int32_t op)
          (uint32_t)offsetof(dio_conv_params, pad_front),
          3},
     };
+    /* clang-format on */
     int is3 = op == DIO_OP_CONV3D;
     const cv_spec *specs = is3 ? c3 : c2;
     size_t n = is3 ? sizeof(c3) / sizeof(c3[0]) : sizeof(c2) / sizeof(c2[0]);
@@ -1579,6 +1603,7 @@ typedef struct cn_spec {
 
 static void t_channel_rmsnorm(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const cn_spec specs[] = {
         {"5-D gamma bias", 5, {2, 12, 3, 5, 7}, 1, 0, 1e-12f, 0},
         {"no bias, 2 inputs", 5, {1, 12, 3, 5, 7}, 0, 0, 1e-12f, 0},
@@ -1588,6 +1613,7 @@ static void t_channel_rmsnorm(runner *R)
         {"an all-zero column (norm below eps)", 4, {1, 8, 5, 7}, 1, 1, 1e-6f, 0},
         {"short params (default eps) zero column", 4, {1, 8, 5, 7}, 1, 1, 0.5f, 4},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             const cn_spec *sp = &specs[i];
@@ -1620,6 +1646,7 @@ static void t_channel_rmsnorm(runner *R)
 
 static void t_upsample(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         int nd;
         int64_t x[5], y[5];
@@ -1628,6 +1655,7 @@ static void t_upsample(runner *R)
         {4, {2, 3, 5, 7}, {2, 3, 10, 21}},       {2, {3, 4}, {6, 8}},
         {5, {1, 8, 2, 33, 1}, {1, 8, 2, 66, 3}},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -1651,6 +1679,7 @@ static void t_upsample(runner *R)
 
 static void t_softmax(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         int nd;
@@ -1667,6 +1696,7 @@ static void t_softmax(runner *R)
         {"N=1024", 2, {3, 1024}, 1.0f, 0, 0, -8, 8},
         {"short params (default scale)", 2, {20, 129}, 7.0f, 0, 4, -4, 4},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -1702,6 +1732,7 @@ typedef struct bc_spec {
 
 static void t_binary(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const bc_spec specs[] = {
         {"same shape", 2, 2, 2, {67, 129}, {67, 129}, {67, 129}, 0, 0, 0, 0},
         {"b [C] broadcast", 2, 2, 1, {33, 129}, {33, 129}, {129}, 0, 0, 0, 0},
@@ -1714,6 +1745,7 @@ static void t_binary(runner *R, int32_t op)
         {"in place y=b strided", 2, 2, 2, {67, 33}, {67, 33}, {67, 33}, 0, LAY_ROWPAD, 0, 2},
         {"6-D broadcast", 6, 6, 6, {2, 4, 3, 2, 5, 7}, {2, 1, 3, 1, 5, 7}, {1, 4, 1, 2, 1, 7}, 0, 0, 0, 0},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             const bc_spec *sp = &specs[i];
@@ -1740,6 +1772,7 @@ static void t_binary(runner *R, int32_t op)
 
 static void t_axpby(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         int z; /* 0: 1 input, 1: z given, 2: an explicit NULL z slot */
@@ -1757,6 +1790,7 @@ static void t_axpby(runner *R)
         {"short params (alpha only)", 1, 0.5f, NAN, 0, (uint32_t)offsetof(dio_axpby_params, beta), 0, 0},
         {"transposed x, padded y", 1, 0.7f, 0.3f, 0, 0, LAY_T, LAY_ROWPAD},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -1790,6 +1824,7 @@ static void t_axpby(runner *R)
 
 static void t_clamp(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         float lo, hi;
@@ -1802,6 +1837,7 @@ static void t_clamp(runner *R)
         {"short params (no bounds)", 9.0f, -9.0f, 4, 0, 0, 0},
         {"flipped x, strided y", -0.1f, 0.1f, 0, 0, LAY_FLIP, LAY_STRIDED},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -1837,6 +1873,7 @@ static void t_clamp(runner *R)
 
 static void t_gather(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         int64_t V, C, N;
@@ -1854,6 +1891,7 @@ static void t_gather(runner *R)
         {"id == V (i32)", 50, 67, 129, 1, DIO_DTYPE_I32, 41, 50},
         {"id < 0 (i64)", 50, 67, 67, 1, DIO_DTYPE_I64, 37, -1},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a], tdt = wdtype(specs[i].tcode, act);
@@ -1957,6 +1995,7 @@ static void t_copy(runner *R)
 
 static void t_concat(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         int n, nd, axis;
@@ -1970,6 +2009,7 @@ static void t_concat(runner *R)
         {"time axis of [B,C,T,H,W]", 2, 5, 2, {{1, 8, 2, 9, 11}, {1, 8, 5, 9, 11}}, 0},
         {"short params (axis 0)", 2, 2, 1, {{3, 67}, {5, 67}}, 4},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -2001,6 +2041,7 @@ static void t_concat(runner *R)
 
 static void t_slice(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         const char *tag;
         int nd;
@@ -2019,6 +2060,7 @@ static void t_slice(runner *R)
         {"1-D step 3", 1, {300}, {100}, {0}, {3}, 0},
         {"short params (start 0, step 1)", 2, {7, 9}, {3, 4}, {2, 2}, {2, 2}, 4},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -2049,6 +2091,7 @@ static void t_slice(runner *R)
 
 static void t_permute(runner *R)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         int nd;
         int64_t x[6];
@@ -2060,6 +2103,7 @@ static void t_permute(runner *R)
         {6, {2, 3, 2, 3, 2, 5}, {5, 4, 3, 2, 1, 0}},
         {2, {5, 7}, {0, 1}},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
             int32_t act = act_dtypes[a];
@@ -2093,6 +2137,7 @@ static void t_permute(runner *R)
 
 static void t_patch(runner *R, int32_t op)
 {
+    /* clang-format off: one case per line reads as a table */
     static const struct {
         int64_t x[5];
         int patch[3];
@@ -2100,6 +2145,7 @@ static void t_patch(runner *R, int32_t op)
         {{2, 16, 4, 8, 12}, {1, 2, 2}}, {{1, 4, 4, 6, 6}, {2, 2, 2}}, {{1, 3, 3, 10, 6}, {1, 2, 2}},
         {{1, 5, 2, 3, 4}, {1, 1, 1}},   {{1, 2, 6, 4, 9}, {3, 1, 3}},
     };
+    /* clang-format on */
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
             for (int order = 0; order < 2; order++) {
