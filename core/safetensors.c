@@ -1,8 +1,10 @@
-/* diorama — safetensors: reading files and sharded HF folders, and writing files atomically.
+/* diorama — the weights table: safetensors files and sharded HF folders, PyTorch checkpoints, and
+ * writing safetensors files atomically.
  *
- * dio_weights_open takes a .safetensors file, a *.safetensors.index.json, or a directory holding one
- * index (else exactly one .safetensors) and exposes the tensors sorted by name, zero-copy; the
- * dio_weight_source view is what components read. dio_safetensors_write writes one file.
+ * dio_weights_open takes a .safetensors file, a torch.save checkpoint (.pt/.pth/.bin, zip format), a
+ * *.index.json, or a directory holding one *.safetensors.index.json (else exactly one .safetensors)
+ * and exposes the tensors sorted by name, zero-copy; the dio_weight_source view is what components
+ * read. dio_safetensors_write writes one file.
  *
  * Design choices:
  * - Each file is mmap'd read-only, whole; dio_weight_info.data points into the mapping (valid until
@@ -26,7 +28,12 @@
  *   mkstemp file beside the target, then fsync, rename and a best-effort fsync of the directory. Any
  *   failure unlinks the temporary file, so the final name never holds a half-written file.
  * - Files are little-endian; so must the host be (checked at compile time). A file truncated by someone
- *   else while mapped faults on access (SIGBUS): the checks cover the file as it was at open. */
+ *   else while mapped faults on access (SIGBUS): the checks cover the file as it was at open.
+ * - The kind of each file (also each shard of an index) is told by its first bytes: a zip local header
+ *   ("PK\3\4") is a torch.save checkpoint, read by pt_zip.c and pt_pickle.c into the same table
+ *   (tensors of one checkpoint may share bytes, so the overlap sweep is safetensors-only; a
+ *   non-contiguous tensor arrives as a copy the table owns; its plain values are the metadata); the
+ *   pre-1.6 pickle format is refused by name; anything else is read as safetensors. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +48,7 @@
 #include <cjson/cJSON.h>
 
 #include "diorama/diorama.h"
+#include "pt_internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -59,6 +67,7 @@ typedef struct st_file {
     char *path;
     void *map;
     size_t map_size;
+    int is_pt; /* a torch.save checkpoint */
 } st_file;
 
 typedef struct st_tensor {
@@ -66,9 +75,10 @@ typedef struct st_tensor {
     int32_t dtype;
     int32_t ndim;
     int64_t shape[DIO_MAX_DIMS];
-    uint64_t begin, end; /* relative to the file's data section */
+    uint64_t begin, end; /* of the data section (safetensors), of the file (checkpoint; 0 for a copy) */
     const void *data;
     size_t file; /* index into dio_weights.files */
+    void *owned; /* a gathered copy of a non-contiguous checkpoint tensor (data points here), or NULL */
 } st_tensor;
 
 typedef struct st_meta {
@@ -152,8 +162,9 @@ static char *st_dirname(const char *path)
     return d;
 }
 
-/* 1 when s[0..n) is valid UTF-8 without NUL; else 0 and *bad is the offending byte offset. */
-static int st_utf8_valid(const unsigned char *s, size_t n, size_t *bad)
+/* 1 when s[0..n) is valid UTF-8 without NUL; else 0 and *bad is the offending byte offset. Shared with
+ * pt_pickle.c (pt_internal.h). */
+int dio_utf8_valid(const unsigned char *s, size_t n, size_t *bad)
 {
     size_t i = 0;
     while (i < n) {
@@ -290,7 +301,10 @@ static void st_weights_free(dio_weights *w)
         if (w->files[i].map) munmap(w->files[i].map, w->files[i].map_size);
         free(w->files[i].path);
     }
-    for (size_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
+    for (size_t i = 0; i < w->n_tensors; i++) {
+        free(w->tensors[i].name);
+        free(w->tensors[i].owned);
+    }
     for (size_t i = 0; i < w->n_meta; i++) {
         free(w->meta[i].key);
         free(w->meta[i].value);
@@ -519,6 +533,99 @@ fail:
     return st;
 }
 
+/* ---- one PyTorch checkpoint (the parsing is in pt_zip.c and pt_pickle.c) ---- */
+
+typedef struct st_pt_ctx {
+    dio_weights *w;
+    const char *path;
+    size_t file;
+    size_t cap_meta;
+} st_pt_ctx;
+
+static dio_status st_pt_tensor(void *ctx, const pt_tensor *t)
+{
+    st_pt_ctx *c = ctx;
+    dio_weights *w = c->w;
+    dio_status st = DIO_OK;
+    void *owned = t->owned;
+
+    if (w->n_tensors == w->cap_tensors) {
+        size_t cap = w->cap_tensors ? w->cap_tensors * 2 : 64;
+        st_tensor *grown = realloc(w->tensors, cap * sizeof *grown);
+        if (!grown) goto oom;
+        w->tensors = grown;
+        w->cap_tensors = cap;
+    }
+    st_tensor *x = &w->tensors[w->n_tensors];
+    memset(x, 0, sizeof *x);
+    x->name = st_strdup(t->name);
+    if (!x->name) goto oom;
+    x->dtype = t->dtype;
+    x->ndim = t->ndim;
+    memcpy(x->shape, t->shape, sizeof x->shape);
+    x->begin = t->file_offset;
+    x->end = t->file_offset + t->nbytes;
+    x->data = t->data;
+    x->file = c->file;
+    x->owned = owned;
+    w->n_tensors++;
+    return DIO_OK;
+oom:
+    st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "checkpoint '%s': out of memory for the tensor list",
+                       c->path);
+    free(owned);
+    return st;
+}
+
+static dio_status st_pt_meta(void *ctx, const char *key, const char *value)
+{
+    st_pt_ctx *c = ctx;
+    dio_weights *w = c->w;
+    if (w->n_meta == c->cap_meta) {
+        size_t cap = c->cap_meta ? c->cap_meta * 2 : 16;
+        st_meta *grown = realloc(w->meta, cap * sizeof *grown);
+        if (!grown) goto oom;
+        w->meta = grown;
+        c->cap_meta = cap;
+    }
+    w->meta[w->n_meta].key = st_strdup(key);
+    w->meta[w->n_meta].value = st_strdup(value);
+    if (!w->meta[w->n_meta].key || !w->meta[w->n_meta].value) {
+        free(w->meta[w->n_meta].key);
+        free(w->meta[w->n_meta].value);
+        goto oom;
+    }
+    w->n_meta++;
+    return DIO_OK;
+oom:
+    return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "checkpoint '%s': out of memory for its values",
+                         c->path);
+}
+
+/* Reads the checkpoint mapped as w->files[file]; its plain values become the metadata when `keep_meta`. */
+static dio_status st_load_pt(dio_weights *w, size_t file, int keep_meta)
+{
+    dio_status st = DIO_OK;
+    const st_file *f = &w->files[file];
+    st_pt_ctx ctx = {w, f->path, file, 0};
+    pt_sink sink = {&ctx, st_pt_tensor, keep_meta ? st_pt_meta : NULL};
+
+    w->files[file].is_pt = 1;
+    st = pt_load(f->path, f->map, f->map_size, &sink);
+    if (st != DIO_OK) goto fail;
+    if (w->n_meta > 1) qsort(w->meta, w->n_meta, sizeof *w->meta, st_cmp_meta);
+    for (size_t i = 1; i < w->n_meta; i++) {
+        if (strcmp(w->meta[i - 1].key, w->meta[i].key) == 0) {
+            st = dio_set_error(DIO_ERR_BAD_FORMAT, "checkpoint '%s': value " NM " appears twice", f->path,
+                               w->meta[i].key);
+            goto fail;
+        }
+    }
+    return DIO_OK;
+fail:
+    return st; /* what was added to w is freed with it */
+}
+
 /* Opens, maps and checks one file, appending it and its tensors to w. `shard_of` names the index that
  * listed it, for the message when it cannot be opened. */
 static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, const char *shard_of)
@@ -590,10 +697,21 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
     }
     w->files[file].map = map;
     w->files[file].map_size = map_size;
+    w->files[file].is_pt = 0;
     w->n_files++;
     map = MAP_FAILED;
 
     const unsigned char *base = w->files[file].map;
+    switch (pt_sniff(base, map_size)) {
+    case PT_SNIFF_ZIP: return st_load_pt(w, file, keep_meta);
+    case PT_SNIFF_LEGACY:
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "'%s' is a PyTorch checkpoint in the legacy (pre-1.6) format, which is not read; "
+                           "re-save it with torch.save from torch 1.6 or later (the zip format)",
+                           path);
+        goto fail;
+    default: break;
+    }
     uint64_t hlen = 0, avail = (uint64_t)map_size - 8;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | base[i];
     if (hlen > ST_MAX_HEADER) {
@@ -614,7 +732,7 @@ static dio_status st_load_file(dio_weights *w, const char *path, int keep_meta, 
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': the JSON header is empty", path);
         goto fail;
     }
-    if (!st_utf8_valid(base + 8, (size_t)hlen, &bad)) {
+    if (!dio_utf8_valid(base + 8, (size_t)hlen, &bad)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': header byte %zu is %s", path, bad,
                            base[8 + bad] ? "not valid UTF-8" : "NUL");
         goto fail;
@@ -711,7 +829,8 @@ static dio_status st_finish(dio_weights *w)
         const st_tensor *a = &w->tensors[i - 1], *b = &w->tensors[i];
         if (strcmp(a->name, b->name) != 0) continue;
         if (a->file == b->file)
-            return dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " appears twice",
+            return dio_set_error(DIO_ERR_BAD_FORMAT, "%s '%s': tensor " NM " appears twice",
+                                 w->files[a->file].is_pt ? "checkpoint" : "safetensors",
                                  w->files[a->file].path, a->name);
         return dio_set_error(DIO_ERR_BAD_FORMAT, "tensor " NM " is in two shards: '%s' and '%s'", a->name,
                              w->files[a->file].path, w->files[b->file].path);
@@ -789,7 +908,7 @@ static dio_status st_load_index(dio_weights *w, const char *path)
     close(fd);
     fd = -1;
 
-    if (!st_utf8_valid((const unsigned char *)buf, len, &bad)) {
+    if (!dio_utf8_valid((const unsigned char *)buf, len, &bad)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors index '%s': byte %zu is %s", path, bad,
                            buf[bad] ? "not valid UTF-8" : "NUL");
         goto fail;
@@ -1241,7 +1360,7 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
                                path, i);
             goto fail;
         }
-        if (!st_utf8_valid((const unsigned char *)t->name, strlen(t->name), NULL) ||
+        if (!dio_utf8_valid((const unsigned char *)t->name, strlen(t->name), NULL) ||
             strcmp(t->name, "__metadata__") == 0) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
                                "dio_safetensors_write '%s': tensor %zu's name " NM
@@ -1305,8 +1424,8 @@ dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tenso
     }
     for (size_t i = 0; i < n_metadata; i++) {
         const dio_kv *m = &metadata[i];
-        if (!m->key || !m->value || !st_utf8_valid((const unsigned char *)m->key, strlen(m->key), NULL) ||
-            !st_utf8_valid((const unsigned char *)m->value, strlen(m->value), NULL)) {
+        if (!m->key || !m->value || !dio_utf8_valid((const unsigned char *)m->key, strlen(m->key), NULL) ||
+            !dio_utf8_valid((const unsigned char *)m->value, strlen(m->value), NULL)) {
             st = dio_set_error(DIO_ERR_INVALID_ARGUMENT,
                                "dio_safetensors_write '%s': metadata entry %zu needs a UTF-8 key and value",
                                path, i);

@@ -1,5 +1,6 @@
 /* diorama — the application API of libdiorama: plugin discovery and the registry, opening a backend by
- * name, weights (safetensors files and sharded folders), the per-thread error message and logging.
+ * name, weights (safetensors files and sharded folders, PyTorch checkpoints), the per-thread error
+ * message and logging.
  *
  * Applications include this header and link libdiorama; plugins never do (they get the host services
  * of plugin.h instead). Every fallible call returns a dio_status and, on failure, leaves a message for
@@ -156,9 +157,23 @@ DIO_API dio_status dio_component_run(dio_component *component, const dio_tensor 
 
 typedef struct dio_weights dio_weights;
 
-/* Opens a .safetensors file, a *.safetensors.index.json, or a directory holding exactly one of
- * those. Files are mmap'd read-only; every header offset is checked against the file size before any
- * tensor is exposed. BAD_FORMAT / IO name the file and the tensor. Close with dio_weights_close. */
+/* Opens a .safetensors file, a PyTorch checkpoint written by torch.save (the zip format of torch 1.6
+ * and later: *.pt, *.pth, pytorch_model*.bin), a *.index.json whose shards are either, or a directory
+ * holding exactly one *.safetensors.index.json (else exactly one .safetensors). A file's kind is told
+ * by its first bytes, not its name. Files are mmap'd read-only; every offset is checked against the
+ * file size before any tensor is exposed. BAD_FORMAT / IO name the file and the tensor. Close with
+ * dio_weights_close.
+ *
+ * PyTorch checkpoints: only data is rebuilt, by a restricted unpickler; nothing in the file is ever
+ * executed, and any global or opcode outside what torch.save writes for dicts of tensors is
+ * BAD_FORMAT naming it. Each tensor is exposed under the full dotted path of the dicts (str or int
+ * keys) and lists holding it, as stored, with no prefix stripped: {"model": {"net.x.weight": T}}
+ * gives "model.net.x.weight". Components look keys up with the prefixes they accept (the DiT tries
+ * "net.", "model.net.", ... itself). Contiguous tensors are zero-copy views of the mapping; a
+ * non-contiguous one (a transpose, an expand) is copied. Tensors of dtypes diorama lacks (float64,
+ * bool, int8, int16, uint16/32/64, complex, other fp8 variants) are checked, then left out, with one
+ * INFO log line. The checkpoint's plain values (str, int, float, bool, None) are its metadata, under
+ * their dotted paths, as text: ints in decimal, floats as "%.17g", "True", "False", "None". */
 DIO_API dio_status dio_weights_open(const char *path, dio_weights **out);
 DIO_API void dio_weights_close(dio_weights *weights);
 DIO_API int64_t dio_weights_count(const dio_weights *weights);
@@ -167,7 +182,8 @@ DIO_API dio_status dio_weights_at(const dio_weights *weights, int64_t index, con
                                   dio_weight_info *info);
 /* INVALID_ARGUMENT naming the tensor and the file when absent. */
 DIO_API dio_status dio_weights_find(const dio_weights *weights, const char *name, dio_weight_info *info);
-/* The metadata value for `key` of the (first) file's "__metadata__", or NULL. */
+/* The metadata value for `key` of the (first) file's "__metadata__" (a checkpoint's plain values, see
+ * dio_weights_open), or NULL. */
 DIO_API const char *dio_weights_metadata(const dio_weights *weights, const char *key);
 /* A weight source view for components; valid until close. */
 DIO_API const dio_weight_source *dio_weights_source(const dio_weights *weights);
