@@ -439,6 +439,7 @@ static dio_status pk_reduce(pk_machine *m, size_t at)
     if (f->kind != PK_GLOBAL)
         return pk_fail(m, at, "REDUCE calls a %s, not an allowed global", k_kind_names[f->kind]);
     const pk_global *g = &k_globals[f->u.g];
+    const uint32_t fn_global = f->u.g; /* f and a point into m->nodes, which pk_new may move */
     if (a->kind != PK_TUPLE)
         return pk_fail(m, at, "REDUCE of '%s %s' with a %s of arguments, not a tuple", g->module, g->name,
                        k_kind_names[a->kind]);
@@ -459,7 +460,7 @@ static dio_status pk_reduce(pk_machine *m, size_t at)
         st = pk_new(m, at, PK_TENSOR, &id);
         if (st != DIO_OK) return st;
         m->nodes[id].u.ten.args = args;
-        m->nodes[id].u.ten.g = f->u.g;
+        m->nodes[id].u.ten.g = fn_global;
         return pk_push(m, at, id);
     }
     case G_REBUILD_PARAM:
@@ -507,10 +508,12 @@ static dio_status pk_persid(pk_machine *m, size_t at)
                        "storage '%s' is %" PRIu64 " elements of %s (%" PRIu64 " bytes each), but its record "
                        "holds %" PRIu64 " bytes",
                        key, numel, g->name, esize, e->size);
+    /* pk_new may move m->nodes: read what is needed from the tuple's nodes first. */
+    const uint32_t storage_global = ty->u.g;
     st = pk_new(m, at, PK_STORAGE, &id);
     if (st != DIO_OK) return st;
     m->nodes[id].u.sto.entry = (uint32_t)(e - m->zip->entries);
-    m->nodes[id].u.sto.g = ty->u.g;
+    m->nodes[id].u.sto.g = storage_global;
     m->nodes[id].u.sto.nbytes = e->size;
     return pk_push(m, at, id);
 }
