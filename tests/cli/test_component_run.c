@@ -74,8 +74,8 @@ int main(int argc, char **argv)
     exe = argv[1], plugin_dir = argv[2], work = argv[3];
     mkdir(work, 0755);
     srand(1234);
-    for (int i = 0; i < A * B * C; i++) x[i] = (float)rand() / RAND_MAX * 4 - 2;
-    for (int i = 0; i < C; i++) scale[i] = (float)rand() / RAND_MAX + 0.5f, bias[i] = (float)i - 3.0f;
+    for (int i = 0; i < A * B * C; i++) x[i] = (float)((double)rand() / RAND_MAX) * 4 - 2;
+    for (int i = 0; i < C; i++) scale[i] = (float)((double)rand() / RAND_MAX) + 0.5f, bias[i] = (float)i - 3.0f;
 
     snprintf(wpath, sizeof(wpath), "%s/weights.safetensors", work);
     snprintf(nobias_w, sizeof(nobias_w), "%s/no_scale.safetensors", work);

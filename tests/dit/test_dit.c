@@ -80,12 +80,23 @@ static uint16_t f32_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
+/* Round to nearest even, in plain C (not _Float16, which clang lacks on x86 without AVX512-FP16). */
 static uint16_t f32_to_f16(float f)
 {
-    _Float16 h = (_Float16)f;
-    uint16_t u;
-    memcpy(&u, &h, 2);
-    return u;
+    uint32_t u, a;
+    uint16_t sign;
+    memcpy(&u, &f, 4);
+    sign = (uint16_t)((u >> 16) & 0x8000u);
+    a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504: inf */
+    if (a < 0x38800000u) {                                   /* subnormal: units of 2^-24 */
+        float v;
+        memcpy(&v, &a, 4);
+        return (uint16_t)(sign | (uint16_t)nearbyintf(v * 16777216.0f));
+    }
+    a += 0xfffu + ((a >> 13) & 1u);
+    return (uint16_t)(sign | (((a >> 23) - 112u) << 10) | ((a >> 13) & 0x3ffu));
 }
 
 static void native_name(const char *dname, char *out, size_t n)
