@@ -244,25 +244,10 @@ static void free_params(dio_kv *kv, size_t n, char **strings)
 }
 
 /* Places a host tensor on the backend: zero-copy on host-memory devices, a copy elsewhere. */
-static dio_status place_tensor(const dio_backend_ref *be, dio_stream *s, const dio_weight_info *w,
-                               dio_tensor *t, dio_buffer **buf)
+static dio_status place_tensor(const dio_backend_ref *be, const dio_weight_info *w, dio_tensor *t,
+                               dio_buffer **buf)
 {
-    dio_device_props p;
-    dio_status st;
-    memset(&p, 0, sizeof(p));
-    p.struct_size = sizeof(p);
-    if ((st = be->iface->device_props(be->ctx, be->device, &p)) != DIO_OK) return st;
-    if (p.caps & DIO_CAP_HOST_MEMORY)
-        st = be->iface->buffer_from_host(be->ctx, be->device, (void *)w->data, w->nbytes,
-                                         DIO_HOST_BUFFER_READ_ONLY, buf);
-    else {
-        st = be->iface->buffer_alloc(be->ctx, be->device, w->nbytes, buf);
-        if (st == DIO_OK &&
-            (st = be->iface->buffer_upload(be->ctx, s, *buf, 0, w->data, w->nbytes)) != DIO_OK) {
-            be->iface->buffer_free(be->ctx, *buf);
-            *buf = NULL;
-        }
-    }
+    dio_status st = dio_backend_place_host(be, w->data, w->nbytes, dio_dtype_size(w->dtype), buf);
     if (st != DIO_OK) return st;
     dio_tensor_init(t, w->dtype, w->ndim, w->shape, *buf, 0);
     return DIO_OK;
@@ -331,7 +316,7 @@ static int cmd_component_run(const cli_options *o, const char *name)
                     o->inputs, ci->inputs[i].name, name);
             goto done;
         }
-        if (place_tensor(&ref, dio_backend_default_stream(be), &w, &in_t[i], &in_buf[i]) != DIO_OK) {
+        if (place_tensor(&ref, &w, &in_t[i], &in_buf[i]) != DIO_OK) {
             rc = fail("cannot place an input on the backend");
             goto done;
         }

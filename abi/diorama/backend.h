@@ -230,6 +230,31 @@ static inline dio_status dio_backend_run_op(const dio_backend_ref *be, dio_strea
     return be->iface->ops[call->op](be->ctx, stream, call);
 }
 
+/* Puts host bytes (typically mmap'd weights) on the backend: a zero-copy read-only wrap when the
+ * device is host memory and `data` is aligned to `alignment` (the element size), else a new buffer
+ * and a synchronous upload. On success *out is a buffer the caller frees with buffer_free; on failure
+ * nothing stays allocated and *out is untouched. The host memory must outlive a wrapped buffer. */
+static inline dio_status dio_backend_place_host(const dio_backend_ref *be, const void *data, uint64_t nbytes,
+                                                size_t alignment, dio_buffer **out)
+{
+    dio_device_props props;
+    dio_buffer *buf = NULL;
+    dio_status st;
+    props.struct_size = (uint32_t)sizeof(props);
+    props.caps = 0;
+    if ((st = be->iface->device_props(be->ctx, be->device, &props)) != DIO_OK) return st;
+    if ((props.caps & DIO_CAP_HOST_MEMORY) && alignment && ((uintptr_t)data % alignment) == 0)
+        return be->iface->buffer_from_host(be->ctx, be->device, (void *)(uintptr_t)data, nbytes,
+                                           DIO_HOST_BUFFER_READ_ONLY, out);
+    if ((st = be->iface->buffer_alloc(be->ctx, be->device, nbytes ? nbytes : 1, &buf)) != DIO_OK) return st;
+    if ((st = be->iface->buffer_upload(be->ctx, NULL, buf, 0, data, nbytes)) != DIO_OK) {
+        be->iface->buffer_free(be->ctx, buf);
+        return st;
+    }
+    *out = buf;
+    return DIO_OK;
+}
+
 #ifdef __cplusplus
 }
 #endif

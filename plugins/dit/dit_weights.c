@@ -102,28 +102,12 @@ void dit_weight_free(dit *d, dit_weight *w)
 dio_status dit_place_host(dit *d, const void *data, uint64_t nbytes, int32_t dtype, int32_t ndim,
                           const int64_t *shape, dit_weight *out)
 {
-    dio_device_props p;
     dio_buffer *buf = NULL;
-    dio_status st;
-    size_t es = dio_dtype_size(dtype);
-    memset(&p, 0, sizeof(p));
-    p.struct_size = sizeof(p);
-    if ((st = d->be.iface->device_props(d->be.ctx, d->be.device, &p)) != DIO_OK) goto fail;
-    if ((p.caps & DIO_CAP_HOST_MEMORY) && es && ((uintptr_t)data % es) == 0) {
-        st = d->be.iface->buffer_from_host(d->be.ctx, d->be.device, (void *)(uintptr_t)data, nbytes,
-                                           DIO_HOST_BUFFER_READ_ONLY, &buf);
-        if (st != DIO_OK) goto fail;
-    } else {
-        if ((st = d->be.iface->buffer_alloc(d->be.ctx, d->be.device, nbytes ? nbytes : 1, &buf)) != DIO_OK)
-            goto fail;
-        if ((st = d->be.iface->buffer_upload(d->be.ctx, NULL, buf, 0, data, nbytes)) != DIO_OK) goto fail;
-    }
+    dio_status st = dio_backend_place_host(&d->be, data, nbytes, dio_dtype_size(dtype), &buf);
+    if (st != DIO_OK) return st;
     dio_tensor_init(&out->t, dtype, ndim, shape, buf, 0);
     out->buf = buf;
     return DIO_OK;
-fail:
-    if (buf) d->be.iface->buffer_free(d->be.ctx, buf);
-    return st;
 }
 
 /* Finds `name`, checks it is f32/f16/bf16 with `ndim` dims matching `expect` (-1 = any), places it. */

@@ -99,24 +99,9 @@ static void tw_free(qenc *e, tw *w)
 static dio_status place(qenc *e, const void *data, uint64_t nbytes, int32_t dtype, int32_t ndim,
                         const int64_t *shape, tw *out)
 {
-    dio_device_props p;
     dio_buffer *buf = NULL;
-    dio_status st;
-    size_t es = dio_dtype_size(dtype);
-    memset(&p, 0, sizeof(p));
-    p.struct_size = sizeof(p);
-    if ((st = e->be.iface->device_props(e->be.ctx, e->be.device, &p)) != DIO_OK) return st;
-    if ((p.caps & DIO_CAP_HOST_MEMORY) && es && ((uintptr_t)data % es) == 0) {
-        st = e->be.iface->buffer_from_host(e->be.ctx, e->be.device, (void *)(uintptr_t)data, nbytes,
-                                           DIO_HOST_BUFFER_READ_ONLY, &buf);
-    } else {
-        st = e->be.iface->buffer_alloc(e->be.ctx, e->be.device, nbytes ? nbytes : 1, &buf);
-        if (st == DIO_OK) st = e->be.iface->buffer_upload(e->be.ctx, NULL, buf, 0, data, nbytes);
-    }
-    if (st != DIO_OK) {
-        if (buf) e->be.iface->buffer_free(e->be.ctx, buf);
-        return st;
-    }
+    dio_status st = dio_backend_place_host(&e->be, data, nbytes, dio_dtype_size(dtype), &buf);
+    if (st != DIO_OK) return st;
     dio_tensor_init(&out->t, dtype, ndim, shape, buf, 0);
     out->buf = buf;
     return DIO_OK;

@@ -29,21 +29,9 @@ static const dio_param_desc affine_params[] = {
     {sizeof(dio_param_desc), DIO_PARAM_FLOAT, "alpha", "1", -1e6, 1e6, NULL, "overall gain"},
 };
 
-/* Puts one weight on the backend: zero-copy where the device is host memory, a copy elsewhere. */
 static dio_status place_weight(affine *a, const dio_weight_info *w, dio_tensor *t, dio_buffer **buf)
 {
-    dio_device_props p;
-    dio_status st;
-    memset(&p, 0, sizeof(p));
-    p.struct_size = sizeof(p);
-    if ((st = a->be.iface->device_props(a->be.ctx, a->be.device, &p)) != DIO_OK) return st;
-    if (p.caps & DIO_CAP_HOST_MEMORY) {
-        st = a->be.iface->buffer_from_host(a->be.ctx, a->be.device, (void *)w->data, w->nbytes,
-                                           DIO_HOST_BUFFER_READ_ONLY, buf);
-    } else {
-        st = a->be.iface->buffer_alloc(a->be.ctx, a->be.device, w->nbytes, buf);
-        if (st == DIO_OK) st = a->be.iface->buffer_upload(a->be.ctx, NULL, *buf, 0, w->data, w->nbytes);
-    }
+    dio_status st = dio_backend_place_host(&a->be, w->data, w->nbytes, dio_dtype_size(w->dtype), buf);
     if (st != DIO_OK) return st;
     dio_tensor_init(t, w->dtype, w->ndim, w->shape, *buf, 0);
     return DIO_OK;
