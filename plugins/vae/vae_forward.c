@@ -1,0 +1,325 @@
+/* wan-vae — the chunk loops: encode (frame 0 alone, then chunks of 4 frames, one latent frame each) and
+ * decode (post_quant_conv on the whole latent, then one latent frame per chunk: 1 pixel frame for the
+ * first, 4 for each later one), the latent (de)normalisation, the optional clamp, and the testing `stage`
+ * outputs ("quant_conv", "mode", "post_quant_conv", or "chunkC.<diffusers hook name>").
+ *
+ * Design: the frame caches live only for one run (reset before and after). Per-chunk outputs are written
+ * straight into frame slices of the caller's output with element-wise ops (which take any strides), so
+ * nothing of the whole video is held but the input, the output and, for decode, the latent.
+ * Memory: activations exist per chunk only, and within a chunk per layer (buffers released in a layer are
+ * freed after the stream sync that ends it). With X = B · C · f · H · W · 4 bytes the layer's f32 input (f
+ * the frames it sees in the chunk: encode 1 or 4 at full resolution, halved by each temporal downsample;
+ * decode 1 at latent resolution, doubled by each temporal upsample up to 4) and C' its output width, the
+ * peak is
+ *     max over layers of: residual block (2 + 4·C'/C)·X; attention 7·X (q|k|v is 3·X);
+ *                         downsample X + X·C'/C·3/8 (2D: X + X·C'/C/4); upsample3d 13·X + 8·X·C'/C
+ *                         (2D: 5·X + 4·X·C'/C)
+ *     plus the caches: sum over cache slots of 2 · B · C · H · W · 4 bytes (one slot per causal conv and
+ *     per temporal resample, at that layer's width and size),
+ * independent of the number of frames. At 704×1280 the decoder's full-resolution residual blocks dominate
+ * (C = 96, f = 4: X ≈ 1.4 GB, so about 8.3 GB) and the caches add about 8.5 GB (most of it the 7 slots at
+ * full resolution); the encoder needs far less (f = 4 at C = 96 only before the first downsample). */
+#include <stdio.h>
+#include <string.h>
+
+#include "vae.h"
+
+/* Latent-time and pixel-space factors from the layer list. */
+static void factors(const vae *v, int64_t *tf, int64_t *sf)
+{
+    *tf = 1;
+    *sf = 1;
+    for (int32_t i = 0; i < v->n_layers; i++) {
+        int32_t k = v->layers[i].kind;
+        if (k == VAE_L_DOWN3D || k == VAE_L_UP3D) *tf *= 2;
+        if (k != VAE_L_RES && k != VAE_L_ATTN) *sf *= 2;
+    }
+}
+
+/* Dims of the chunk stage `name` of chunk c, whose input has dims d; 1 when found. */
+static int walk(const vae *v, int64_t c, const char *name, int64_t *d)
+{
+    const char *half = v->decoder ? "decoder" : "encoder";
+    char nm[64];
+    d[1] = v->conv_in.cout;
+    snprintf(nm, sizeof(nm), "%s.conv_in", half);
+    if (!strcmp(name, nm)) return 1;
+    for (int32_t i = 0; i < v->n_layers; i++) {
+        vae_layer_dims(&v->layers[i], c == 0, d);
+        if (v->layers[i].stage[0] && !strcmp(name, v->layers[i].stage)) return 1;
+    }
+    d[1] = v->conv_out.cout;
+    snprintf(nm, sizeof(nm), "%s.conv_out", half);
+    return !strcmp(name, nm);
+}
+
+static dio_status bad(vae *v, const char *fmt, long long a, long long b)
+{
+    return v->host->set_error(DIO_ERR_INVALID_ARGUMENT, fmt, a, b);
+}
+
+dio_status vae_forward_shape(vae *v, const dio_tensor *const *in, dio_tensor *out)
+{
+    const dio_tensor *x = in ? in[0] : NULL;
+    int64_t tf, sf, d[5], n_chunks, c = -1;
+    char name[64] = "";
+    factors(v, &tf, &sf);
+    if (!x || x->ndim != 5 ||
+        (x->dtype != DIO_DTYPE_F32 && x->dtype != DIO_DTYPE_F16 && x->dtype != DIO_DTYPE_BF16))
+        return v->host->set_error(DIO_ERR_INVALID_ARGUMENT,
+                                  VAE_WHO ": input \"%s\" must be a float [B, %lld, T, H, W]",
+                                  v->decoder ? "latents" : "pixels", (long long)(v->decoder ? v->z : v->img));
+    if (x->shape[1] != (v->decoder ? v->z : v->img))
+        return bad(v, VAE_WHO ": input has %lld channels, the weights take %lld", (long long)x->shape[1],
+                   (long long)(v->decoder ? v->z : v->img));
+    if (x->shape[0] < 1 || x->shape[2] < 1 || x->shape[3] < 1 || x->shape[4] < 1)
+        return bad(v, VAE_WHO ": input has an empty dim (T %lld, H %lld)", (long long)x->shape[2],
+                   (long long)x->shape[3]);
+    if (!v->decoder && ((x->shape[2] - 1) % tf || x->shape[3] % sf || x->shape[4] % sf))
+        return v->host->set_error(DIO_ERR_INVALID_ARGUMENT,
+                                  VAE_WHO
+                                  ": input \"pixels\" is [.., %lld, %lld, %lld]; T must be 1 + %lld·k and "
+                                  "H, W multiples of %lld",
+                                  (long long)x->shape[2], (long long)x->shape[3], (long long)x->shape[4],
+                                  (long long)tf, (long long)sf);
+    n_chunks = v->decoder ? x->shape[2] : 1 + (x->shape[2] - 1) / tf;
+    memcpy(d, x->shape, sizeof(d));
+    if (v->decoder) {
+        d[1] = v->img;
+        d[2] = 1 + tf * (x->shape[2] - 1);
+        d[3] *= sf;
+        d[4] *= sf;
+    } else {
+        d[1] = v->z;
+        d[2] = n_chunks;
+        d[3] /= sf;
+        d[4] /= sf;
+    }
+    if (v->stage[0]) {
+        if (!v->decoder && !strcmp(v->stage, "quant_conv"))
+            d[1] = 2 * v->z;
+        else if (!strcmp(v->stage, v->decoder ? "post_quant_conv" : "mode"))
+            memcpy(d, x->shape, sizeof(d)), d[1] = v->z, d[2] = n_chunks,
+                                            d[3] = x->shape[3] / (v->decoder ? 1 : sf),
+                                            d[4] = x->shape[4] / (v->decoder ? 1 : sf);
+        else {
+            long long cc = -1;
+            if (sscanf(v->stage, "chunk%lld.%63s", &cc, name) != 2 || cc < 0 || cc >= n_chunks)
+                return v->host->set_error(DIO_ERR_INVALID_ARGUMENT,
+                                          VAE_WHO ": stage \"%s\" is not known for %lld chunks", v->stage,
+                                          (long long)n_chunks);
+            c = cc;
+            memcpy(d, x->shape, sizeof(d));
+            d[2] = v->decoder ? 1 : (c == 0 ? 1 : tf);
+            if (!walk(v, c, name, d))
+                return v->host->set_error(DIO_ERR_INVALID_ARGUMENT, VAE_WHO ": stage \"%s\" is not known",
+                                          v->stage);
+        }
+    }
+    dio_tensor_init(out, DIO_DTYPE_F32, 5, d, NULL, 0);
+    return DIO_OK;
+}
+
+static void caches_reset(vae *v)
+{
+    vae_cache_free(v, &v->c_in);
+    vae_cache_free(v, &v->c_out);
+    for (int32_t i = 0; i < v->n_layers; i++) {
+        vae_cache_free(v, &v->layers[i].c1);
+        vae_cache_free(v, &v->layers[i].c2);
+    }
+}
+
+static int hit(const vae *v, int64_t c, const char *name)
+{
+    char nm[96];
+    snprintf(nm, sizeof(nm), "chunk%lld.%s", (long long)c, name);
+    return v->stage[0] && !strcmp(nm, v->stage);
+}
+
+static dio_status run2(vae *v, dio_stream *s, int32_t op, const dio_tensor *a, const dio_tensor *b,
+                       const dio_tensor *y, const void *p)
+{
+    const dio_tensor *in[2] = {a, b}, *out[1] = {y};
+    return dio_run(&v->be, s, op, in, b ? 2 : 1, out, 1, p);
+}
+
+/* One chunk through conv_in, the layers and the head; *x (consumed) becomes the head's output.
+ * *done is set when the stage was hit and copied to `out`. */
+static dio_status chunk(vae *v, dio_stream *s, int64_t c, vae_act *x, const dio_tensor *out, int *done)
+{
+    const char *half = v->decoder ? "decoder" : "encoder";
+    vae_act y = {0};
+    char nm[64];
+    dio_status st;
+    if ((st = vae_causal_conv(v, s, &v->conv_in, &v->c_in, x, &y)) != DIO_OK) goto fail;
+    vae_act_free(v, x);
+    *x = y;
+    memset(&y, 0, sizeof(y));
+    snprintf(nm, sizeof(nm), "%s.conv_in", half);
+    if (hit(v, c, nm)) goto stage;
+    for (int32_t i = 0; i < v->n_layers; i++) {
+        if ((st = vae_layer_run(v, s, &v->layers[i], x)) != DIO_OK) goto fail;
+        if ((st = vae_reap(v)) != DIO_OK) goto fail;
+        if (v->layers[i].stage[0] && hit(v, c, v->layers[i].stage)) goto stage;
+    }
+    if ((st = vae_norm_silu(v, s, &v->norm_out, x, &y, 1)) != DIO_OK) goto fail;
+    vae_act_free(v, x);
+    if ((st = vae_causal_conv(v, s, &v->conv_out, &v->c_out, &y, x)) != DIO_OK) goto fail;
+    vae_act_free(v, &y);
+    snprintf(nm, sizeof(nm), "%s.conv_out", half);
+    if (hit(v, c, nm)) goto stage;
+    return DIO_OK;
+stage:
+    *done = 1;
+    return run2(v, s, DIO_OP_COPY, &x->t, NULL, out, NULL);
+fail:
+    vae_act_free(v, &y);
+    return st;
+}
+
+/* Uploads per-channel constants as a [z, 1, 1, 1] f32 pair a | b. */
+static dio_status consts(vae *v, const float *a, const float *b, dio_buffer **buf, dio_tensor *ta,
+                         dio_tensor *tb)
+{
+    float host[2 * VAE_MAX_Z];
+    int64_t sh[4] = {v->z, 1, 1, 1};
+    dio_status st;
+    memcpy(host, a, sizeof(float) * (size_t)v->z);
+    memcpy(host + v->z, b, sizeof(float) * (size_t)v->z);
+    if ((st = v->be.iface->buffer_alloc(v->be.ctx, v->be.device, sizeof(float) * 2 * (size_t)v->z, buf)) !=
+        DIO_OK)
+        return st;
+    if ((st = v->be.iface->buffer_upload(v->be.ctx, NULL, *buf, 0, host, sizeof(float) * 2 * (size_t)v->z)) !=
+        DIO_OK) {
+        v->be.iface->buffer_free(v->be.ctx, *buf);
+        *buf = NULL;
+        return st;
+    }
+    dio_tensor_init(ta, DIO_DTYPE_F32, 4, sh, *buf, 0);
+    dio_tensor_init(tb, DIO_DTYPE_F32, 4, sh, *buf, sizeof(float) * (uint64_t)v->z);
+    return DIO_OK;
+}
+
+static dio_status encode(vae *v, dio_stream *s, const dio_tensor *px, const dio_tensor *out)
+{
+    vae_act x = {0}, q = {0};
+    dio_buffer *cb = NULL;
+    dio_tensor negmean, inv, src, dst, mode;
+    float nm[VAE_MAX_Z], iv[VAE_MAX_Z];
+    int64_t tf, sf, n_chunks;
+    dio_status st;
+    int done = 0, chunk_stage = !strncmp(v->stage, "chunk", 5);
+    factors(v, &tf, &sf);
+    n_chunks = 1 + (px->shape[2] - 1) / tf;
+    for (int64_t i = 0; i < v->z; i++) {
+        nm[i] = -v->mean[i];
+        iv[i] = 1.0f / v->std[i];
+    }
+    if ((st = consts(v, nm, iv, &cb, &negmean, &inv)) != DIO_OK) goto fail;
+    for (int64_t c = 0; c < n_chunks && !done; c++) {
+        int64_t t0 = c == 0 ? 0 : 1 + (c - 1) * tf, f = c == 0 ? 1 : tf;
+        if ((st = vae_act_alloc(v, &x, px->shape[0], px->shape[1], f, px->shape[3], px->shape[4])) != DIO_OK)
+            goto fail;
+        src = *px;
+        src.offset += (uint64_t)(t0 * px->stride[2]) * dio_dtype_size(px->dtype);
+        src.shape[2] = f;
+        if ((st = run2(v, s, DIO_OP_COPY, &src, NULL, &x.t, NULL)) != DIO_OK) goto fail;
+        if ((st = chunk(v, s, c, &x, out, &done)) != DIO_OK) goto fail;
+        if (done) break;
+        if (chunk_stage) { /* a later chunk's hook: this chunk only fills the caches */
+            vae_act_free(v, &x);
+            continue;
+        }
+        if ((st = vae_causal_conv(v, s, &v->top, NULL, &x, &q)) != DIO_OK) goto fail;
+        vae_act_free(v, &x);
+        dst = *out;
+        dst.offset += (uint64_t)(c * out->stride[2]) * 4u;
+        dst.shape[2] = 1;
+        if (!strcmp(v->stage, "quant_conv")) {
+            if ((st = run2(v, s, DIO_OP_COPY, &q.t, NULL, &dst, NULL)) != DIO_OK) goto fail;
+        } else {
+            mode = q.t;
+            mode.shape[1] = v->z; /* posterior mode: the first z channels */
+            if (!v->normalize || !strcmp(v->stage, "mode")) {
+                if ((st = run2(v, s, DIO_OP_COPY, &mode, NULL, &dst, NULL)) != DIO_OK) goto fail;
+            } else {
+                if ((st = run2(v, s, DIO_OP_ADD, &mode, &negmean, &dst, NULL)) != DIO_OK) goto fail;
+                if ((st = run2(v, s, DIO_OP_MUL, &dst, &inv, &dst, NULL)) != DIO_OK) goto fail;
+            }
+        }
+        vae_act_free(v, &q);
+    }
+    st = v->be.iface->stream_sync(v->be.ctx, s);
+fail:
+    vae_act_free(v, &x);
+    vae_act_free(v, &q);
+    vae_release(v, cb);
+    return st;
+}
+
+static dio_status decode(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out)
+{
+    vae_act z = {0}, pq = {0}, x = {0};
+    dio_buffer *cb = NULL;
+    dio_tensor std_t, mean_t, src, dst;
+    dio_clamp_params cp = {sizeof(cp), -1.0f, 1.0f};
+    int64_t tf, sf, T = lat->shape[2];
+    dio_status st;
+    int done = 0, chunk_stage = !strncmp(v->stage, "chunk", 5);
+    factors(v, &tf, &sf);
+    if ((st = consts(v, v->std, v->mean, &cb, &std_t, &mean_t)) != DIO_OK) goto fail;
+    if ((st = vae_act_alloc(v, &z, lat->shape[0], v->z, T, lat->shape[3], lat->shape[4])) != DIO_OK)
+        goto fail;
+    if ((st = run2(v, s, DIO_OP_COPY, lat, NULL, &z.t, NULL)) != DIO_OK) goto fail;
+    if (v->normalize) { /* z = latents · std + mean (the pipeline's latents / (1/std) + mean) */
+        if ((st = run2(v, s, DIO_OP_MUL, &z.t, &std_t, &z.t, NULL)) != DIO_OK) goto fail;
+        if ((st = run2(v, s, DIO_OP_ADD, &z.t, &mean_t, &z.t, NULL)) != DIO_OK) goto fail;
+    }
+    if ((st = vae_causal_conv(v, s, &v->top, NULL, &z, &pq)) != DIO_OK) goto fail;
+    vae_act_free(v, &z);
+    if (!strcmp(v->stage, "post_quant_conv")) {
+        if ((st = run2(v, s, DIO_OP_COPY, &pq.t, NULL, out, NULL)) != DIO_OK) goto fail;
+        T = 0;
+    }
+    for (int64_t c = 0; c < T && !done; c++) {
+        int64_t p0 = c == 0 ? 0 : 1 + (c - 1) * tf;
+        if ((st = vae_act_alloc(v, &x, pq.t.shape[0], v->z, 1, pq.t.shape[3], pq.t.shape[4])) != DIO_OK)
+            goto fail;
+        src = pq.t;
+        src.offset += (uint64_t)(c * pq.t.stride[2]) * 4u;
+        src.shape[2] = 1;
+        if ((st = run2(v, s, DIO_OP_COPY, &src, NULL, &x.t, NULL)) != DIO_OK) goto fail;
+        if ((st = chunk(v, s, c, &x, out, &done)) != DIO_OK) goto fail;
+        if (!done && !chunk_stage) {
+            dst = *out;
+            dst.offset += (uint64_t)(p0 * out->stride[2]) * 4u;
+            dst.shape[2] = x.t.shape[2];
+            if (v->clamp)
+                st = run2(v, s, DIO_OP_CLAMP, &x.t, NULL, &dst, &cp);
+            else
+                st = run2(v, s, DIO_OP_COPY, &x.t, NULL, &dst, NULL);
+            if (st != DIO_OK) goto fail;
+        }
+        vae_act_free(v, &x);
+    }
+    st = v->be.iface->stream_sync(v->be.ctx, s);
+fail:
+    vae_act_free(v, &z);
+    vae_act_free(v, &pq);
+    vae_act_free(v, &x);
+    vae_release(v, cb);
+    return st;
+}
+
+dio_status vae_forward(vae *v, dio_stream *s, const dio_tensor *const *in, const dio_tensor *out)
+{
+    dio_status st, st2;
+    caches_reset(v);
+    v->run_stream = s;
+    st = v->decoder ? decode(v, s, in[0], out) : encode(v, s, in[0], out);
+    caches_reset(v);
+    st2 = vae_reap(v);
+    v->run_stream = NULL;
+    return st != DIO_OK ? st : st2;
+}

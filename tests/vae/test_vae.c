@@ -1,0 +1,571 @@
+/* The wan-vae-encoder / wan-vae-decoder components against the Wan 2.1 VAE golden fixtures
+ * (tests/fixtures/vae, tests/reference/gen_vae.py).
+ *
+ * Every encode case (1, 5, 13 frames) and decode case (1, 2, 4 latent frames): every per-chunk hook
+ * (encoder conv_in, down_blocks.0-10, mid_block, conv_out; decoder conv_in, mid_block, up_blocks.0-3,
+ * conv_out), quant_conv, mode, post_quant_conv and the final latents / sample, through the component's
+ * `stage` parameter, within atol 1e-4 + rtol 1e-4 (the fixture README's rule); plus the decoder without
+ * clamp (against the concatenated per-chunk conv_out) and without normalisation (fed `dec{T}.z`).
+ * Batch 2 (two copies of a case) must give the fixture per sample. Weight variants: the diffusers
+ * safetensors, the native tokenizer.pth (a torch pickle read by the host), native names written here as bf16
+ * safetensors from keys.txt (relative L2 below 5e-2 against the f32 golden: the tiny random decoder amplifies
+ * the weights' rounding to ~4 %; the bf16 path itself is checked against the same rounded values held as f32,
+ * within 1e-4). Broken weights (a missing key, a wrong shape, a wrong dtype) must fail naming the tensor.
+ * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diorama/diorama.h"
+
+static int failures;
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            failures++;                                                                                      \
+            printf("FAIL line %d: ", __LINE__);                                                              \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+        }                                                                                                    \
+    } while (0)
+
+static const char *plugin_dir, *fix_dir, *work;
+static dio_context *ctx;
+static dio_backend *be;
+static dio_weights *fx; /* tensors.safetensors */
+
+static const char *const enc_hooks[] = {
+    "encoder.conv_in",       "encoder.down_blocks.0", "encoder.down_blocks.1", "encoder.down_blocks.2",
+    "encoder.down_blocks.3", "encoder.down_blocks.4", "encoder.down_blocks.5", "encoder.down_blocks.6",
+    "encoder.down_blocks.7", "encoder.down_blocks.8", "encoder.down_blocks.9", "encoder.down_blocks.10",
+    "encoder.mid_block",     "encoder.conv_out"};
+static const char *const dec_hooks[] = {"decoder.conv_in",     "decoder.mid_block",   "decoder.up_blocks.0",
+                                        "decoder.up_blocks.1", "decoder.up_blocks.2", "decoder.up_blocks.3",
+                                        "decoder.conv_out"};
+#define N_ENC_HOOKS ((int)(sizeof(enc_hooks) / sizeof(enc_hooks[0])))
+#define N_DEC_HOOKS ((int)(sizeof(dec_hooks) / sizeof(dec_hooks[0])))
+
+/* ---- weight variants ---- */
+
+/* keys.txt: diffusers<TAB>[shape]<TAB>native. Returns the native name of `d` in out, or copies d. */
+static void native_name(const char *d, char *out, size_t n)
+{
+    char p[4096], line[1024];
+    FILE *f;
+    snprintf(out, n, "%s", d);
+    snprintf(p, sizeof(p), "%s/keys.txt", fix_dir);
+    if (!(f = fopen(p, "r"))) return;
+    while (fgets(line, sizeof(line), f)) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        if (!t2) continue;
+        *t1 = '\0';
+        t2[strcspn(t2, "\r\n")] = '\0';
+        if (!strcmp(line, d)) {
+            snprintf(out, n, "%s", t2 + 1);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Rewrites the diffusers weights: native names when `native`, as `dtype` (-1: f32 holding bf16-rounded
+ * values); `drop` / `reshape` / `retype`
+ * name one tensor to leave out / give a wrong shape / store as i32. Returns 0 on success. */
+static int write_variant(const char *path, int native, int32_t dtype, const char *drop, const char *reshape,
+                         const char *retype)
+{
+    dio_weights *src = NULL;
+    dio_named_tensor *t = NULL;
+    char(*names)[256] = NULL;
+    void **bufs = NULL;
+    int64_t n = 0, k = 0;
+    int rc = 1;
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/diffusion_pytorch_model.safetensors", fix_dir);
+    if (dio_weights_open(p, &src) != DIO_OK) goto fail;
+    n = dio_weights_count(src);
+    t = calloc((size_t)n, sizeof(*t));
+    names = calloc((size_t)n, sizeof(*names));
+    bufs = calloc((size_t)n, sizeof(*bufs));
+    if (!t || !names || !bufs) goto fail;
+    for (int64_t i = 0; i < n; i++) {
+        const char *nm;
+        dio_weight_info w;
+        int64_t numel = 1;
+        int32_t dt = dtype;
+        w.struct_size = sizeof(w);
+        if (dio_weights_at(src, i, &nm, &w) != DIO_OK || w.dtype != DIO_DTYPE_F32) goto fail;
+        if (drop && !strcmp(nm, drop)) continue;
+        for (int d = 0; d < w.ndim; d++) numel *= w.shape[d];
+        if (retype && !strcmp(nm, retype)) dt = DIO_DTYPE_I32;
+        if (!(bufs[k] = malloc((size_t)numel * 4))) goto fail;
+        for (int64_t j = 0; j < numel; j++) {
+            float v = ((const float *)w.data)[j];
+            if (dt == DIO_DTYPE_BF16)
+                ((uint16_t *)bufs[k])[j] = f32_to_bf16(v);
+            else if (dt == -1) {
+                uint32_t u = (uint32_t)f32_to_bf16(v) << 16;
+                memcpy((float *)bufs[k] + j, &u, 4);
+            } else if (dt == DIO_DTYPE_I32)
+                ((int32_t *)bufs[k])[j] = (int32_t)v;
+            else
+                ((float *)bufs[k])[j] = v;
+        }
+        if (native)
+            native_name(nm, names[k], sizeof(names[k]));
+        else
+            snprintf(names[k], sizeof(names[k]), "%s", nm);
+        t[k].name = names[k];
+        t[k].dtype = dt < 0 ? DIO_DTYPE_F32 : dt;
+        t[k].ndim = w.ndim;
+        memcpy(t[k].shape, w.shape, sizeof(t[k].shape));
+        if (reshape && !strcmp(nm, reshape)) { /* same bytes, another shape */
+            t[k].shape[0] = w.shape[1];
+            t[k].shape[1] = w.shape[0];
+        }
+        t[k].data = bufs[k];
+        k++;
+    }
+    rc = dio_safetensors_write(path, t, (size_t)k, NULL, 0) == DIO_OK ? 0 : 1;
+fail:
+    for (int64_t i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(names);
+    free(t);
+    dio_weights_close(src);
+    if (rc) printf("  cannot write %s: %s\n", path, dio_last_error());
+    return rc;
+}
+
+/* ---- running ---- */
+
+typedef struct input {
+    dio_tensor t;
+    dio_buffer *buf;
+} input;
+
+static int input_load(const char *name, input *in)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    dio_weight_info w;
+    memset(in, 0, sizeof(*in));
+    w.struct_size = sizeof(w);
+    if (dio_weights_find(fx, name, &w) != DIO_OK) return 1;
+    if (r.iface->buffer_alloc(r.ctx, 0, w.nbytes, &in->buf) != DIO_OK) return 1;
+    if (r.iface->buffer_upload(r.ctx, NULL, in->buf, 0, w.data, w.nbytes) != DIO_OK) return 1;
+    dio_tensor_init(&in->t, w.dtype, w.ndim, w.shape, in->buf, 0);
+    return 0;
+}
+
+static void input_free(input *in)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    if (in->buf) r.iface->buffer_free(r.ctx, in->buf);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Creates `comp_name` with params, runs it on `in`; a malloc'd f32 copy of the output, or NULL. */
+static float *run(const char *comp_name, dio_weights *w, const dio_kv *kv, size_t nkv, const input *in,
+                  dio_tensor *shape)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    dio_component *comp = NULL;
+    dio_buffer *ob = NULL;
+    float *host = NULL;
+    uint64_t bytes;
+    const dio_tensor *ip[1] = {&in->t};
+    if (dio_component_create(ctx, be, comp_name, w, kv, nkv, &comp) != DIO_OK) goto fail;
+    if (dio_component_output_shapes(comp, ip, shape) != DIO_OK) goto fail;
+    bytes = (uint64_t)dio_tensor_numel(shape) * 4;
+    if (r.iface->buffer_alloc(r.ctx, 0, bytes, &ob) != DIO_OK) goto fail;
+    dio_tensor_init(shape, DIO_DTYPE_F32, shape->ndim, shape->shape, ob, 0);
+    if (!(host = malloc(bytes))) goto fail;
+    {
+        const dio_tensor *o[] = {shape};
+        if (dio_component_run(comp, ip, o) != DIO_OK) goto fail;
+    }
+    if (r.iface->buffer_download(r.ctx, NULL, ob, 0, host, bytes) != DIO_OK) goto fail;
+    r.iface->buffer_free(r.ctx, ob);
+    dio_component_destroy(comp);
+    return host;
+fail:
+    printf("  run %s failed: %s\n", comp_name, dio_last_error());
+    if (ob) r.iface->buffer_free(r.ctx, ob);
+    dio_component_destroy(comp);
+    free(host);
+    return NULL;
+}
+
+/* Compares got (shaped `gs`) with ref; fills the max abs error, the worst excess over atol + rtol·|ref|
+ * and the relative L2 error. Returns 0 when the shapes agree. */
+typedef struct cmp_ {
+    double max_abs, excess, rel_l2;
+} cmp_;
+
+static int compare(const float *got, const dio_tensor *gs, const float *ref, int32_t rndim,
+                   const int64_t *rshape, cmp_ *c)
+{
+    double e2 = 0, r2 = 0;
+    int64_t n = dio_tensor_numel(gs);
+    memset(c, 0, sizeof(*c));
+    c->excess = -INFINITY;
+    if (rndim != gs->ndim) return 1;
+    for (int i = 0; i < rndim; i++)
+        if (rshape[i] != gs->shape[i]) return 1;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]), x = e - (1e-4 + 1e-4 * fabs(ref[i]));
+        if (!(e <= c->max_abs)) c->max_abs = isnan(e) ? INFINITY : e;
+        if (!(x <= c->excess)) c->excess = isnan(x) ? INFINITY : x;
+        e2 += e * e;
+        r2 += (double)ref[i] * ref[i];
+    }
+    c->rel_l2 = sqrt(e2 / (r2 > 1e-30 ? r2 : 1e-30));
+    return 0;
+}
+
+/* Runs one stage and checks it against fixture tensor `ref`; bf16: the relative-L2 rule. Returns the
+ * max abs error (or relative L2), -1 on failure. */
+static double check_stage(const char *label, const char *comp_name, dio_weights *w, const input *in,
+                          const char *stage, const char *ref_name, int bf16, const dio_kv *extra,
+                          size_t nextra)
+{
+    dio_kv kv[6];
+    size_t n = 0;
+    dio_tensor shape;
+    dio_weight_info ref;
+    float *got;
+    cmp_ c;
+    double r = -1;
+    for (size_t i = 0; i < nextra; i++) kv[n++] = extra[i];
+    if (stage[0]) kv[n++] = (dio_kv){"stage", stage};
+    ref.struct_size = sizeof(ref);
+    if (dio_weights_find(fx, ref_name, &ref) != DIO_OK) {
+        CHECK(0, "%s: fixture has no %s", label, ref_name);
+        return -1;
+    }
+    got = run(comp_name, w, kv, n, in, &shape);
+    if (!got) {
+        CHECK(0, "%s: stage \"%s\" did not run", label, stage);
+        return -1;
+    }
+    if (compare(got, &shape, ref.data, ref.ndim, ref.shape, &c)) {
+        CHECK(0, "%s: stage \"%s\": shape differs from %s", label, stage, ref_name);
+    } else if (bf16) {
+        CHECK(c.rel_l2 < 5e-2, "%s: %s relative L2 %.3g >= 5e-2", label, ref_name, c.rel_l2);
+        r = c.rel_l2;
+    } else {
+        CHECK(c.excess <= 0, "%s: %s max abs err %.3g beyond atol 1e-4 + rtol 1e-4", label, ref_name,
+              c.max_abs);
+        r = c.max_abs;
+    }
+    free(got);
+    return r;
+}
+
+static void check_encoder(const char *label, dio_weights *w, int bf16)
+{
+    static const int ns[] = {1, 5, 13};
+    for (int i = 0; i < 3; i++) {
+        input in;
+        char nm[128], rn[160];
+        double worst = 0, e, finals[3];
+        char worst_at[160] = "";
+        snprintf(nm, sizeof(nm), "enc%d.x", ns[i]);
+        if (input_load(nm, &in)) {
+            CHECK(0, "%s: cannot load %s", label, nm);
+            input_free(&in);
+            continue;
+        }
+        for (int c = 0; c < 1 + (ns[i] - 1) / 4; c++)
+            for (int h = 0; h < N_ENC_HOOKS; h++) {
+                snprintf(nm, sizeof(nm), "chunk%d.%s", c, enc_hooks[h]);
+                snprintf(rn, sizeof(rn), "enc%d.chunk%d.%s", ns[i], c, enc_hooks[h]);
+                e = check_stage(label, "wan-vae-encoder", w, &in, nm, rn, bf16, NULL, 0);
+                if (e > worst) worst = e, snprintf(worst_at, sizeof(worst_at), "%s", rn);
+            }
+        snprintf(rn, sizeof(rn), "enc%d.quant_conv", ns[i]);
+        finals[0] = check_stage(label, "wan-vae-encoder", w, &in, "quant_conv", rn, bf16, NULL, 0);
+        snprintf(rn, sizeof(rn), "enc%d.mode", ns[i]);
+        finals[1] = check_stage(label, "wan-vae-encoder", w, &in, "mode", rn, bf16, NULL, 0);
+        snprintf(rn, sizeof(rn), "enc%d.latents", ns[i]);
+        finals[2] = check_stage(label, "wan-vae-encoder", w, &in, "", rn, bf16, NULL, 0);
+        printf("  %-14s enc%-2d stages worst %s %.3g (%s); quant_conv %.3g mode %.3g latents %.3g\n", label,
+               ns[i], bf16 ? "rel-L2" : "max-abs", worst, worst_at, finals[0], finals[1], finals[2]);
+        input_free(&in);
+    }
+}
+
+static void check_decoder(const char *label, dio_weights *w, int bf16)
+{
+    static const int ts[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        input in, zin;
+        char nm[128], rn[160];
+        double worst = 0, e, finals[3] = {-1, -1, -1}, pre = -1;
+        char worst_at[160] = "";
+        snprintf(nm, sizeof(nm), "dec%d.latents", ts[i]);
+        if (input_load(nm, &in)) {
+            CHECK(0, "%s: cannot load %s", label, nm);
+            input_free(&in);
+            continue;
+        }
+        snprintf(rn, sizeof(rn), "dec%d.post_quant_conv", ts[i]);
+        finals[0] = check_stage(label, "wan-vae-decoder", w, &in, "post_quant_conv", rn, bf16, NULL, 0);
+        for (int c = 0; c < ts[i]; c++)
+            for (int h = 0; h < N_DEC_HOOKS; h++) {
+                snprintf(nm, sizeof(nm), "chunk%d.%s", c, dec_hooks[h]);
+                snprintf(rn, sizeof(rn), "dec%d.chunk%d.%s", ts[i], c, dec_hooks[h]);
+                e = check_stage(label, "wan-vae-decoder", w, &in, nm, rn, bf16, NULL, 0);
+                if (e > worst) worst = e, snprintf(worst_at, sizeof(worst_at), "%s", rn);
+            }
+        snprintf(rn, sizeof(rn), "dec%d.sample", ts[i]);
+        finals[1] = check_stage(label, "wan-vae-decoder", w, &in, "", rn, bf16, NULL, 0);
+        /* normalize=false on the de-normalised input z gives the same sample */
+        snprintf(nm, sizeof(nm), "dec%d.z", ts[i]);
+        if (!input_load(nm, &zin)) {
+            dio_kv kv[1] = {{"normalize", "false"}};
+            finals[2] = check_stage(label, "wan-vae-decoder", w, &zin, "", rn, bf16, kv, 1);
+        } else
+            CHECK(0, "%s: cannot load %s", label, nm);
+        input_free(&zin);
+        /* clamp=false: the concatenated per-chunk conv_out */
+        {
+            dio_kv kv[1] = {{"clamp", "false"}};
+            dio_tensor shape;
+            float *got = run("wan-vae-decoder", w, kv, 1, &in, &shape);
+            if (got) {
+                int64_t fr = 0, plane = 3 * shape.shape[3] * shape.shape[4];
+                double m = 0;
+                (void)plane;
+                for (int c = 0; c < ts[i]; c++) {
+                    dio_weight_info r;
+                    int64_t hw = shape.shape[3] * shape.shape[4], p;
+                    r.struct_size = sizeof(r);
+                    snprintf(rn, sizeof(rn), "dec%d.chunk%d.decoder.conv_out", ts[i], c);
+                    if (dio_weights_find(fx, rn, &r) != DIO_OK) {
+                        CHECK(0, "no %s", rn);
+                        break;
+                    }
+                    p = r.shape[2];
+                    for (int64_t ch = 0; ch < 3; ch++)
+                        for (int64_t t = 0; t < p; t++)
+                            for (int64_t k = 0; k < hw; k++) {
+                                double a = got[(ch * shape.shape[2] + fr + t) * hw + k];
+                                double b = ((const float *)r.data)[(ch * p + t) * hw + k];
+                                double d = fabs(a - b);
+                                if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+                            }
+                    fr += p;
+                }
+                CHECK(fr == shape.shape[2], "%s: clamp=false gives %lld frames, chunks %lld", label,
+                      (long long)shape.shape[2], (long long)fr);
+                CHECK(m <= (bf16 ? 2e-1 : 2e-4), "%s: dec%d clamp=false max abs err %.3g", label, ts[i], m);
+                pre = m;
+                free(got);
+            } else
+                CHECK(0, "%s: clamp=false did not run", label);
+        }
+        printf("  %-14s dec%d stages worst %s %.3g (%s); post_quant_conv %.3g sample %.3g sample(z in) %.3g "
+               "unclamped %.3g\n",
+               label, ts[i], bf16 ? "rel-L2" : "max-abs", worst, worst_at, finals[0], finals[1], finals[2],
+               pre);
+        input_free(&in);
+    }
+}
+
+/* bf16 weights against the same values held as f32: the bf16 path (conv weights used as bf16, gammas and
+ * biases converted) must agree closely, so the golden gap above is the weights' rounding alone. */
+static void check_bf16_path(const char *bf16_path, const char *rounded_path)
+{
+    static const char *const comps[2] = {"wan-vae-encoder", "wan-vae-decoder"};
+    static const char *const ins[2] = {"enc13.x", "dec4.latents"};
+    dio_weights *wb = NULL, *wr = NULL;
+    if (dio_weights_open(bf16_path, &wb) != DIO_OK || dio_weights_open(rounded_path, &wr) != DIO_OK) {
+        CHECK(0, "bf16 path: %s", dio_last_error());
+        goto done;
+    }
+    for (int k = 0; k < 2; k++) {
+        input in;
+        dio_kv kv[1] = {{"clamp", "false"}};
+        dio_tensor sa, sb;
+        float *a = NULL, *b = NULL;
+        double m = 0;
+        if (input_load(ins[k], &in)) {
+            CHECK(0, "bf16 path: cannot load %s", ins[k]);
+            input_free(&in);
+            continue;
+        }
+        a = run(comps[k], wb, kv, 1, &in, &sa);
+        b = run(comps[k], wr, kv, 1, &in, &sb);
+        if (a && b && dio_tensor_numel(&sa) == dio_tensor_numel(&sb)) {
+            for (int64_t i = 0; i < dio_tensor_numel(&sa); i++) {
+                double d = fabs((double)a[i] - b[i]);
+                if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+            }
+            CHECK(m <= 1e-4, "bf16 path: %s on %s differs from bf16-rounded f32 weights by %.3g", comps[k],
+                  ins[k], m);
+            printf("  bf16 weights vs bf16-rounded f32 weights, %s %s: max abs %.3g\n", comps[k], ins[k], m);
+        } else
+            CHECK(0, "bf16 path: %s did not run", comps[k]);
+        free(a);
+        free(b);
+        input_free(&in);
+    }
+done:
+    dio_weights_close(wb);
+    dio_weights_close(wr);
+}
+
+/* Batch 2 (the case's input twice): each sample equals the fixture's output. */
+static void check_batch2(dio_weights *w, const char *comp_name, const char *in_name, const char *ref_name,
+                         const dio_kv *kv, size_t nkv)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    dio_weight_info x, ref;
+    input in;
+    dio_tensor shape;
+    float *got;
+    double m = 0;
+    memset(&in, 0, sizeof(in));
+    x.struct_size = ref.struct_size = sizeof(x);
+    if (dio_weights_find(fx, in_name, &x) != DIO_OK || dio_weights_find(fx, ref_name, &ref) != DIO_OK ||
+        r.iface->buffer_alloc(r.ctx, 0, 2 * x.nbytes, &in.buf) != DIO_OK ||
+        r.iface->buffer_upload(r.ctx, NULL, in.buf, 0, x.data, x.nbytes) != DIO_OK ||
+        r.iface->buffer_upload(r.ctx, NULL, in.buf, x.nbytes, x.data, x.nbytes) != DIO_OK) {
+        CHECK(0, "batch 2: cannot prepare %s", in_name);
+        input_free(&in);
+        return;
+    }
+    x.shape[0] = 2;
+    dio_tensor_init(&in.t, x.dtype, x.ndim, x.shape, in.buf, 0);
+    got = run(comp_name, w, kv, nkv, &in, &shape);
+    if (got && shape.shape[0] == 2 && dio_tensor_numel(&shape) == 2 * (int64_t)(ref.nbytes / 4)) {
+        int64_t n = (int64_t)(ref.nbytes / 4);
+        for (int64_t i = 0; i < 2 * n; i++) {
+            double d = fabs((double)got[i] - ((const float *)ref.data)[i % n]);
+            if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+        }
+        CHECK(m <= 2e-4, "batch 2: %s on %s max abs err %.3g", comp_name, in_name, m);
+        printf("  batch 2 %s %s vs %s: max abs %.3g\n", comp_name, in_name, ref_name, m);
+    } else
+        CHECK(0, "batch 2: %s did not run or has the wrong shape", comp_name);
+    free(got);
+    input_free(&in);
+}
+
+static void check_bad(const char *what, const char *path, const char *comp_name, const char *tensor)
+{
+    dio_weights *w = NULL;
+    dio_component *comp = NULL;
+    if (dio_weights_open(path, &w) != DIO_OK) {
+        CHECK(0, "%s: cannot open %s", what, path);
+        return;
+    }
+    CHECK(dio_component_create(ctx, be, comp_name, w, NULL, 0, &comp) != DIO_OK, "%s: %s accepted", what,
+          comp_name);
+    CHECK(strstr(dio_last_error(), tensor) != NULL, "%s: message \"%s\" does not name %s", what,
+          dio_last_error(), tensor);
+    printf("  %s -> %s\n", what, dio_last_error());
+    dio_component_destroy(comp);
+    dio_weights_close(w);
+}
+
+int main(int argc, char **argv)
+{
+    dio_context_options o;
+    dio_weights *w = NULL;
+    char p[4096];
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR\n");
+        return 2;
+    }
+    plugin_dir = argv[1];
+    fix_dir = argv[2];
+    work = argv[3];
+    memset(&o, 0, sizeof(o));
+    o.struct_size = sizeof(o);
+    o.no_env = 1;
+    o.no_default_dirs = 1;
+    o.plugin_dirs = &plugin_dir;
+    o.n_plugin_dirs = 1;
+    if (dio_context_create(&o, &ctx) != DIO_OK || dio_backend_open(ctx, "cpu", NULL, 0, &be) != DIO_OK) {
+        printf("FAIL: context/backend: %s\n", dio_last_error());
+        return 1;
+    }
+    snprintf(p, sizeof(p), "%s/tensors.safetensors", fix_dir);
+    if (dio_weights_open(p, &fx) != DIO_OK) {
+        printf("FAIL: %s\n", dio_last_error());
+        return 1;
+    }
+    {
+        static const struct {
+            const char *label, *file;
+            int written, bf16;
+        } variants[] = {
+            {"diffusers-f32", "diffusion_pytorch_model.safetensors", 0, 0},
+            {"native-pth-f32", "tokenizer.pth", 0, 0},
+            {"native-bf16", "native_bf16.safetensors", 1, 1},
+        };
+        for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++) {
+            snprintf(p, sizeof(p), "%s/%s", variants[v].written ? work : fix_dir, variants[v].file);
+            if (variants[v].written && write_variant(p, 1, DIO_DTYPE_BF16, NULL, NULL, NULL)) {
+                CHECK(0, "%s: cannot write %s", variants[v].label, p);
+                continue;
+            }
+            if (dio_weights_open(p, &w) != DIO_OK) {
+                CHECK(0, "%s: %s", variants[v].label, dio_last_error());
+                continue;
+            }
+            check_encoder(variants[v].label, w, variants[v].bf16);
+            check_decoder(variants[v].label, w, variants[v].bf16);
+            dio_weights_close(w);
+            w = NULL;
+        }
+    }
+    snprintf(p, sizeof(p), "%s/diffusion_pytorch_model.safetensors", fix_dir);
+    if (dio_weights_open(p, &w) == DIO_OK) {
+        dio_kv kv[1] = {{"clamp", "false"}};
+        check_batch2(w, "wan-vae-encoder", "enc13.x", "enc13.latents", NULL, 0);
+        check_batch2(w, "wan-vae-decoder", "dec2.latents", "dec2.sample", NULL, 0);
+        check_batch2(w, "wan-vae-decoder", "dec1.latents", "dec1.chunk0.decoder.conv_out", kv, 1);
+        dio_weights_close(w);
+        w = NULL;
+    } else
+        CHECK(0, "batch 2: %s", dio_last_error());
+    {
+        char pb[4096];
+        snprintf(p, sizeof(p), "%s/native_bf16.safetensors", work);
+        snprintf(pb, sizeof(pb), "%s/native_bf16_rounded_f32.safetensors", work);
+        if (!write_variant(pb, 1, -1, NULL, NULL, NULL)) check_bf16_path(p, pb);
+    }
+    /* Broken weights name the tensor, in the layout that was asked for. */
+    snprintf(p, sizeof(p), "%s/bad_missing.safetensors", work);
+    if (!write_variant(p, 1, DIO_DTYPE_F32, "encoder.down_blocks.6.conv_shortcut.weight", NULL, NULL))
+        check_bad("missing key", p, "wan-vae-encoder", "encoder.downsamples.6.shortcut.weight");
+    snprintf(p, sizeof(p), "%s/bad_missing_dec.safetensors", work);
+    if (!write_variant(p, 0, DIO_DTYPE_F32, "decoder.mid_block.attentions.0.proj.bias", NULL, NULL))
+        check_bad("missing key (decoder)", p, "wan-vae-decoder", "decoder.mid_block.attentions.0.proj.bias");
+    snprintf(p, sizeof(p), "%s/bad_shape.safetensors", work);
+    if (!write_variant(p, 0, DIO_DTYPE_F32, NULL, "decoder.up_blocks.1.resnets.0.conv1.weight", NULL))
+        check_bad("wrong shape", p, "wan-vae-decoder", "decoder.up_blocks.1.resnets.0.conv1.weight");
+    snprintf(p, sizeof(p), "%s/bad_dtype.safetensors", work);
+    if (!write_variant(p, 0, DIO_DTYPE_F32, NULL, NULL, "encoder.norm_out.gamma"))
+        check_bad("wrong dtype", p, "wan-vae-encoder", "encoder.norm_out.gamma");
+    dio_weights_close(fx);
+    dio_backend_close(be);
+    dio_context_destroy(ctx);
+    if (failures)
+        printf("%d failure(s)\n", failures);
+    else
+        printf("all VAE fixture checks passed\n");
+    return failures ? 1 : 0;
+}
