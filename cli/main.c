@@ -6,6 +6,10 @@
  *   diorama component info NAME          a component's ports and parameters
  *   diorama component run NAME [--weights W] [--params JSON] --inputs IN.safetensors --outputs
  * OUT.safetensors
+ *   diorama encode-prompt --text-encoder W --tokenizer DIR (--prompt TEXT | --negative) --output OUT
+ *                        [--max-length N] [--no-template] [--no-cache]
+ *                                        qwen-tokenizer then qwen-text-encoder, through the on-disk
+ *                                        embedding cache of libdiorama (dio_cache_*)
  *
  * Global options (any position): --backend NAME, --plugin-dir DIR (repeatable), --threads N, -v.
  * The CLI is a thin layer over libdiorama: every failure is printed from dio_last_error() and turned
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -26,6 +31,8 @@ typedef struct cli_options {
     size_t n_plugin_dirs;
     const char *threads;
     const char *weights, *params, *inputs, *outputs;
+    const char *text_encoder, *tokenizer, *prompt, *output, *max_length;
+    int negative, no_template, no_cache;
     const char *args[8]; /* positional */
     int n_args;
 } cli_options;
@@ -40,7 +47,10 @@ static void usage(FILE *f)
                "  component info NAME            ports and parameters of a component\n"
                "  component run NAME --inputs IN.safetensors --outputs OUT.safetensors\n"
                "                 [--weights FILE|DIR] [--params JSON]\n"
-               "environment: DIORAMA_PLUGIN_PATH, DIORAMA_BACKEND, DIORAMA_DEBUG=1, DIORAMA_LOG=level\n");
+               "  encode-prompt --text-encoder FILE|DIR --tokenizer DIR (--prompt TEXT | --negative)\n"
+               "                --output OUT.safetensors [--max-length N(512)] [--no-template] [--no-cache]\n"
+               "environment: DIORAMA_PLUGIN_PATH, DIORAMA_BACKEND, DIORAMA_DEBUG=1, DIORAMA_LOG=level,\n"
+               "             DIORAMA_CACHE_DIR (else $XDG_CACHE_HOME/diorama, else ~/.cache/diorama)\n");
 }
 
 static int fail(const char *what)
@@ -381,6 +391,289 @@ done:
     return rc;
 }
 
+/* ---- encode-prompt ---- */
+
+/* The pipeline's DEFAULT_NEGATIVE_PROMPT (Cosmos-Predict2.5), used by --negative. */
+static const char cosmos_negative_prompt[] =
+    "The video captures a series of frames showing ugly scenes, static with no motion, motion blur, "
+    "over-saturation, shaky footage, low resolution, grainy texture, pixelated images, poorly lit areas, "
+    "underexposed and overexposed scenes, poor color balance, washed out colors, choppy sequences, jerky "
+    "movements, low frame rate, artifacting, color banding, unnatural transitions, outdated special effects, "
+    "fake elements, unconvincing visuals, poorly edited content, jump cuts, visual noise, and flickering. "
+    "Overall, the video is of poor quality.";
+
+/* The encoder's params from the config.json beside the weights (W/config.json for a folder, else the file's
+ * folder): num_attention_heads, rope_theta and rms_norm_eps, top level (released, flat) or under text_config
+ * (transformers v5, rope_theta possibly in rope_parameters). Missing file or keys: the component defaults. */
+typedef struct enc_params {
+    char heads[32], theta[48], eps[48];
+    dio_kv kv[3];
+    size_t n;
+} enc_params;
+
+static const cJSON *num_in(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v : NULL;
+}
+
+static void read_encoder_config(const char *weights, enc_params *ep)
+{
+    char path[4096];
+    FILE *f = NULL;
+    char *text = NULL;
+    cJSON *root = NULL;
+    const cJSON *tc, *v;
+    struct stat sb;
+    long sz;
+    memset(ep, 0, sizeof(*ep));
+    const char *slash = strrchr(weights, '/');
+    if (stat(weights, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(path, sizeof(path), "%s/config.json", weights);
+    else if (slash)
+        snprintf(path, sizeof(path), "%.*s/config.json", (int)(slash - weights), weights);
+    else
+        snprintf(path, sizeof(path), "config.json");
+    if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) || (sz = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) ||
+        !(text = malloc((size_t)sz + 1)) || fread(text, 1, (size_t)sz, f) != (size_t)sz)
+        goto done;
+    text[sz] = 0;
+    if (!(root = cJSON_Parse(text))) goto done;
+    tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    if ((v = num_in(root, "num_attention_heads")) || (tc && (v = num_in(tc, "num_attention_heads"))))
+        snprintf(ep->heads, sizeof(ep->heads), "%d", v->valueint);
+    if ((v = num_in(root, "rope_theta")) || (tc && (v = num_in(tc, "rope_theta"))) ||
+        (tc && (v = num_in(cJSON_GetObjectItemCaseSensitive(tc, "rope_parameters"), "rope_theta"))))
+        snprintf(ep->theta, sizeof(ep->theta), "%.17g", v->valuedouble);
+    if ((v = num_in(root, "rms_norm_eps")) || (tc && (v = num_in(tc, "rms_norm_eps"))))
+        snprintf(ep->eps, sizeof(ep->eps), "%.17g", v->valuedouble);
+done:
+    if (ep->heads[0]) ep->kv[ep->n++] = (dio_kv){"num_heads", ep->heads};
+    if (ep->theta[0]) ep->kv[ep->n++] = (dio_kv){"rope_theta", ep->theta};
+    if (ep->eps[0]) ep->kv[ep->n++] = (dio_kv){"rms_norm_eps", ep->eps};
+    cJSON_Delete(root);
+    free(text);
+    if (f) fclose(f);
+}
+
+/* Allocates each output of `comp` as output_shapes says, on device 0. */
+static int alloc_outputs(dio_component *comp, const dio_backend_ref *ref, const dio_tensor *const *in,
+                         dio_tensor *out, dio_buffer **buf, int32_t n)
+{
+    if (dio_component_output_shapes(comp, in, out) != DIO_OK) return fail("output shapes");
+    for (int32_t i = 0; i < n; i++) {
+        uint64_t bytes = (uint64_t)dio_tensor_numel(&out[i]) * dio_dtype_size(out[i].dtype);
+        if (ref->iface->buffer_alloc(ref->ctx, 0, bytes ? bytes : 1, &buf[i]) != DIO_OK) {
+            buf[i] = NULL;
+            return fail("cannot allocate an output");
+        }
+        dio_tensor_init(&out[i], out[i].dtype, out[i].ndim, out[i].shape, buf[i], 0);
+    }
+    return 0;
+}
+
+static int download(const dio_backend_ref *ref, dio_backend *be, const dio_tensor *t, void **host)
+{
+    uint64_t bytes = (uint64_t)dio_tensor_numel(t) * dio_dtype_size(t->dtype);
+    if (!(*host = malloc(bytes ? (size_t)bytes : 1))) {
+        fprintf(stderr, "diorama: out of memory\n");
+        return 1;
+    }
+    if (ref->iface->buffer_download(ref->ctx, dio_backend_default_stream(be), t->buffer, t->offset, *host,
+                                    bytes) != DIO_OK ||
+        ref->iface->stream_sync(ref->ctx, dio_backend_default_stream(be)) != DIO_OK)
+        return fail("cannot read a tensor back");
+    return 0;
+}
+
+static void named_from(dio_named_tensor *n, const char *name, const dio_tensor *t, const void *data)
+{
+    n->name = name;
+    n->dtype = t->dtype;
+    n->ndim = t->ndim;
+    memcpy(n->shape, t->shape, sizeof(n->shape));
+    n->data = data;
+}
+
+/* Copies a cache entry to `output` (a fresh atomic write, so the cache file is never exposed to edits). */
+static int copy_entry(const char *entry, const char *output)
+{
+    dio_weights *w = NULL;
+    dio_named_tensor named[8];
+    dio_kv meta[4];
+    static const char *const keys[] = {"prompt", "max_length", "template", "cache_key"};
+    size_t n = 0, nm = 0;
+    int rc = 1;
+    if (dio_weights_open(entry, &w) != DIO_OK) {
+        rc = fail("cannot read the cache entry");
+        goto done;
+    }
+    for (int64_t i = 0; i < dio_weights_count(w) && n < 8; i++) {
+        const char *name;
+        dio_weight_info info;
+        info.struct_size = sizeof(info);
+        if (dio_weights_at(w, i, &name, &info) != DIO_OK) {
+            rc = fail("cannot read the cache entry");
+            goto done;
+        }
+        named[n].name = name;
+        named[n].dtype = info.dtype;
+        named[n].ndim = info.ndim;
+        memcpy(named[n].shape, info.shape, sizeof(named[n].shape));
+        named[n].data = info.data;
+        n++;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        const char *v = dio_weights_metadata(w, keys[i]);
+        if (v) meta[nm++] = (dio_kv){keys[i], v};
+    }
+    if (dio_safetensors_write(output, named, n, meta, nm) != DIO_OK) {
+        rc = fail("cannot write the output");
+        goto done;
+    }
+    rc = 0;
+done:
+    dio_weights_close(w);
+    return rc;
+}
+
+static int cmd_encode_prompt(const cli_options *o)
+{
+    dio_context *ctx = NULL;
+    dio_backend *be = NULL;
+    dio_weights *weights = NULL;
+    dio_component *tok = NULL, *enc = NULL;
+    dio_backend_ref ref = {0};
+    dio_buffer *text_buf = NULL, *len_buf = NULL, *tok_buf[2] = {NULL, NULL}, *emb_buf = NULL;
+    dio_tensor text_t, len_t, tok_out[2], emb_t;
+    void *h_ids = NULL, *h_mask = NULL, *h_emb = NULL;
+    enc_params ep;
+    dio_cache_key key;
+    char hex[65], entry[4096];
+    int rc = 1, use_cache = !o->no_cache;
+    const char *prompt = o->negative ? cosmos_negative_prompt : o->prompt;
+    const char *max_length = o->max_length ? o->max_length : "512";
+    const char *templ = o->no_template ? "false" : "true";
+
+    if (!o->text_encoder || !o->tokenizer || !o->output || !prompt || (o->negative && o->prompt)) {
+        fprintf(stderr, "diorama: encode-prompt needs --text-encoder, --tokenizer, --output and one of "
+                        "--prompt TEXT or --negative\n");
+        return 2;
+    }
+    size_t plen = strlen(prompt);
+    read_encoder_config(o->text_encoder, &ep);
+    if (use_cache) {
+        /* (model identity, tokenizer identity, prompt, template, max_length, encoder params) */
+        dio_cache_key_init(&key);
+        dio_cache_key_add_str(&key, "encode-prompt/qwen-text-encoder/v1");
+        if (dio_cache_key_add_file(&key, o->text_encoder) != DIO_OK) {
+            rc = fail("cannot read the text encoder");
+            goto done;
+        }
+        if (dio_cache_key_add_file(&key, o->tokenizer) != DIO_OK) {
+            rc = fail("cannot read the tokenizer folder");
+            goto done;
+        }
+        dio_cache_key_add(&key, prompt, plen);
+        dio_cache_key_add_str(&key, templ);
+        dio_cache_key_add_str(&key, max_length);
+        for (size_t i = 0; i < ep.n; i++) {
+            dio_cache_key_add_str(&key, ep.kv[i].key);
+            dio_cache_key_add_str(&key, ep.kv[i].value);
+        }
+        dio_cache_key_hex(&key, hex);
+        if (dio_cache_lookup("prompt-embeddings", hex, entry, sizeof(entry)) == DIO_OK) {
+            dio_log(DIO_LOG_INFO, "encode-prompt", "cache hit %s", entry);
+            rc = copy_entry(entry, o->output);
+            goto done;
+        }
+        dio_clear_error();
+        dio_log(DIO_LOG_INFO, "encode-prompt", "cache miss (key %s)", hex);
+    }
+    if (open_context(o, &ctx) || open_backend(o, ctx, &be)) goto done;
+    ref = dio_backend_get_ref(be, 0);
+    {
+        dio_kv kv[3] = {{"tokenizer_dir", o->tokenizer}, {"max_length", max_length}, {"template", templ}};
+        if (dio_component_create(ctx, be, "qwen-tokenizer", NULL, kv, 3, &tok) != DIO_OK) {
+            rc = fail("cannot create the tokenizer");
+            goto done;
+        }
+    }
+    {
+        int64_t n = (int64_t)plen, shape[2] = {1, n ? n : 1}, one = 1;
+        if (ref.iface->buffer_alloc(ref.ctx, 0, (uint64_t)shape[1], &text_buf) != DIO_OK ||
+            ref.iface->buffer_alloc(ref.ctx, 0, 8, &len_buf) != DIO_OK ||
+            ref.iface->buffer_upload(ref.ctx, NULL, len_buf, 0, &n, 8) != DIO_OK ||
+            (n && ref.iface->buffer_upload(ref.ctx, NULL, text_buf, 0, prompt, (uint64_t)n) != DIO_OK)) {
+            rc = fail("cannot place the prompt on the backend");
+            goto done;
+        }
+        dio_tensor_init(&text_t, DIO_DTYPE_U8, 2, shape, text_buf, 0);
+        dio_tensor_init(&len_t, DIO_DTYPE_I64, 1, &one, len_buf, 0);
+    }
+    const dio_tensor *tok_in[2] = {&text_t, &len_t};
+    const dio_tensor *tok_outp[2] = {&tok_out[0], &tok_out[1]};
+    if (alloc_outputs(tok, &ref, tok_in, tok_out, tok_buf, 2)) goto done;
+    if (dio_component_run(tok, tok_in, tok_outp) != DIO_OK) {
+        rc = fail("cannot tokenize the prompt");
+        goto done;
+    }
+    dio_component_destroy(tok);
+    tok = NULL;
+    dio_log(DIO_LOG_INFO, "encode-prompt", "loading the text encoder from %s", o->text_encoder);
+    if (dio_weights_open(o->text_encoder, &weights) != DIO_OK) {
+        rc = fail("cannot open the text encoder");
+        goto done;
+    }
+    if (dio_component_create(ctx, be, "qwen-text-encoder", weights, ep.kv, ep.n, &enc) != DIO_OK) {
+        rc = fail("cannot create the text encoder");
+        goto done;
+    }
+    const dio_tensor *enc_in[1] = {&tok_out[0]};
+    const dio_tensor *enc_outp[1] = {&emb_t};
+    if (alloc_outputs(enc, &ref, enc_in, &emb_t, &emb_buf, 1)) goto done;
+    if (dio_component_run(enc, enc_in, enc_outp) != DIO_OK) {
+        rc = fail("cannot encode the prompt");
+        goto done;
+    }
+    if (download(&ref, be, &emb_t, &h_emb) || download(&ref, be, &tok_out[0], &h_ids) ||
+        download(&ref, be, &tok_out[1], &h_mask))
+        goto done;
+    {
+        dio_named_tensor named[3];
+        named_from(&named[0], "embeddings", &emb_t, h_emb);
+        named_from(&named[1], "input_ids", &tok_out[0], h_ids);
+        named_from(&named[2], "attention_mask", &tok_out[1], h_mask);
+        dio_kv meta[4] = {{"prompt", prompt},
+                          {"max_length", max_length},
+                          {"template", templ},
+                          {"cache_key", use_cache ? hex : ""}};
+        if (use_cache && dio_cache_store("prompt-embeddings", hex, named, 3, meta, 4) != DIO_OK)
+            dio_log(DIO_LOG_WARN, "encode-prompt", "cannot store the embedding in the cache: %s",
+                    dio_last_error());
+        else if (use_cache)
+            dio_log(DIO_LOG_INFO, "encode-prompt", "stored in the cache as %s", hex);
+        if (dio_safetensors_write(o->output, named, 3, meta, 4) != DIO_OK) {
+            rc = fail("cannot write the output");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (emb_buf) ref.iface->buffer_free(ref.ctx, emb_buf);
+    for (int i = 0; i < 2; i++)
+        if (tok_buf[i]) ref.iface->buffer_free(ref.ctx, tok_buf[i]);
+    if (text_buf) ref.iface->buffer_free(ref.ctx, text_buf);
+    if (len_buf) ref.iface->buffer_free(ref.ctx, len_buf);
+    free(h_ids), free(h_mask), free(h_emb);
+    dio_component_destroy(enc);
+    dio_component_destroy(tok);
+    dio_weights_close(weights);
+    dio_backend_close(be);
+    dio_context_destroy(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     cli_options o;
@@ -414,7 +707,26 @@ int main(int argc, char **argv)
             slot = &o.inputs;
         else if (strcmp(a, "--outputs") == 0)
             slot = &o.outputs;
-        else if (strcmp(a, "--plugin-dir") == 0) {
+        else if (strcmp(a, "--text-encoder") == 0)
+            slot = &o.text_encoder;
+        else if (strcmp(a, "--tokenizer") == 0)
+            slot = &o.tokenizer;
+        else if (strcmp(a, "--prompt") == 0)
+            slot = &o.prompt;
+        else if (strcmp(a, "--output") == 0)
+            slot = &o.output;
+        else if (strcmp(a, "--max-length") == 0)
+            slot = &o.max_length;
+        else if (strcmp(a, "--negative") == 0) {
+            o.negative = 1;
+            continue;
+        } else if (strcmp(a, "--no-template") == 0) {
+            o.no_template = 1;
+            continue;
+        } else if (strcmp(a, "--no-cache") == 0) {
+            o.no_cache = 1;
+            continue;
+        } else if (strcmp(a, "--plugin-dir") == 0) {
             if (i + 1 >= argc || o.n_plugin_dirs == MAX_PLUGIN_DIRS) {
                 usage(stderr);
                 return 2;
@@ -445,6 +757,7 @@ int main(int argc, char **argv)
         o.args[0] = o.n_args > 1 ? o.args[1] : NULL;
         return cmd_ops(&o);
     }
+    if (strcmp(o.args[0], "encode-prompt") == 0 && o.n_args == 1) return cmd_encode_prompt(&o);
     if (strcmp(o.args[0], "component") == 0 && o.n_args == 3) {
         if (strcmp(o.args[1], "run") == 0) return cmd_component_run(&o, o.args[2]);
         if (strcmp(o.args[1], "info") == 0) return cmd_component_info(&o, o.args[2]);

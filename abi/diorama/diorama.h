@@ -202,6 +202,41 @@ typedef struct dio_named_tensor {
 DIO_API dio_status dio_safetensors_write(const char *path, const dio_named_tensor *tensors, size_t n,
                                          const dio_kv *metadata, size_t n_metadata);
 
+/* ---- on-disk cache (prompt embeddings today; anything keyed by content tomorrow) ----
+ *
+ * The cache directory is $DIORAMA_CACHE_DIR, else $XDG_CACHE_HOME/diorama, else $HOME/.cache/diorama.
+ * Entries are safetensors files <dir>/<kind>/<key>.safetensors, written atomically, so a reader never
+ * sees a half-written entry and two writers of the same key leave one whole file. */
+
+/* SHA-256 of `n` bytes (FIPS 180-4), into 32 bytes. */
+DIO_API void dio_sha256(const void *data, size_t n, uint8_t out[32]);
+
+/* An incremental cache key: a SHA-256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ. */
+typedef struct dio_cache_key {
+    uint32_t h[8];
+    uint64_t total;
+    uint8_t block[64];
+    uint32_t used;
+} dio_cache_key;
+DIO_API void dio_cache_key_init(dio_cache_key *k);
+DIO_API void dio_cache_key_add(dio_cache_key *k, const void *data, size_t n);
+DIO_API void dio_cache_key_add_str(dio_cache_key *k, const char *s);
+/* Adds the identity of a file, or of every regular file directly in a directory (sorted by name):
+ * its resolved path, size and modification time in ns. Cheap (no file is read) and it changes when a
+ * file is rewritten or replaced. IO naming the path when it cannot be stat'ed. */
+DIO_API dio_status dio_cache_key_add_file(dio_cache_key *k, const char *path);
+/* The key as 64 lowercase hex digits plus NUL. */
+DIO_API void dio_cache_key_hex(const dio_cache_key *k, char out[65]);
+
+/* The cache directory (not created); IO when no environment variable gives one. */
+DIO_API dio_status dio_cache_dir(char *out, size_t size);
+/* DIO_OK and the entry's path when <dir>/<kind>/<hex>.safetensors exists; INVALID_ARGUMENT (no
+ * message set) when it does not. */
+DIO_API dio_status dio_cache_lookup(const char *kind, const char *hex, char *path, size_t size);
+/* Stores the tensors as <dir>/<kind>/<hex>.safetensors (directories created, atomic write). */
+DIO_API dio_status dio_cache_store(const char *kind, const char *hex, const dio_named_tensor *tensors,
+                                   size_t n, const dio_kv *metadata, size_t n_metadata);
+
 #ifdef __cplusplus
 }
 #endif

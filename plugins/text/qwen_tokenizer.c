@@ -684,26 +684,40 @@ static int id_push(idvec *a, int32_t x)
     return 0;
 }
 
-/* BPE over one pre-token's bytes; SYM is scratch of at least N entries. */
+/* BPE over one pre-token's bytes; SYM is scratch of at least 3*N entries. The rank and merged id of each
+ * adjacent pair are kept beside the symbols (SYM[n..2n) and SYM[2n..3n)), so a merge looks up only the two
+ * pairs it changes instead of every pair again: one hash probe per merge, not one per symbol per merge. */
 static int bpe_piece(const qwen_tokenizer *t, const unsigned char *b, size_t n, int32_t *sym, idvec *out)
 {
+    int32_t *rank = sym + n, *pid = sym + 2 * n;
     for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[b[i]];
+    for (size_t i = 0; i + 1 < n; i++) {
+        const pair_slot *p = pair_find(t, sym[i], sym[i + 1]);
+        rank[i] = p ? p->rank : -1;
+        pid[i] = p ? p->id : 0;
+    }
     size_t m = n;
     while (m > 1) {
-        int32_t best = -1, best_id = 0;
+        int32_t best = -1;
         size_t bi = 0;
-        for (size_t i = 0; i + 1 < m; i++) {
-            const pair_slot *p = pair_find(t, sym[i], sym[i + 1]);
-            if (p && (best < 0 || p->rank < best)) {
-                best = p->rank;
-                best_id = p->id;
+        for (size_t i = 0; i + 1 < m; i++)
+            if (rank[i] >= 0 && (best < 0 || rank[i] < best)) {
+                best = rank[i];
                 bi = i;
             }
-        }
         if (best < 0) break;
-        sym[bi] = best_id;
+        sym[bi] = pid[bi];
         memmove(sym + bi + 1, sym + bi + 2, (m - bi - 2) * sizeof(*sym));
+        if (bi + 2 < m) {
+            memmove(rank + bi + 1, rank + bi + 2, (m - bi - 3) * sizeof(*rank));
+            memmove(pid + bi + 1, pid + bi + 2, (m - bi - 3) * sizeof(*pid));
+        }
         m--;
+        for (size_t j = bi ? bi - 1 : 0; j <= bi && j + 1 < m; j++) {
+            const pair_slot *p = pair_find(t, sym[j], sym[j + 1]);
+            rank[j] = p ? p->rank : -1;
+            pid[j] = p ? p->id : 0;
+        }
     }
     for (size_t i = 0; i < m; i++)
         if (id_push(out, sym[i])) return -1;
@@ -791,7 +805,7 @@ static int encode_segment(const qwen_tokenizer *t, const char *s, size_t len, id
     const unsigned char *u = (const unsigned char *)s;
     uint32_t *cp = malloc((len + 1) * sizeof(*cp));
     size_t *off = malloc((len + 1) * sizeof(*off));
-    int32_t *sym = malloc((len + 1) * sizeof(*sym));
+    int32_t *sym = malloc((3 * len + 1) * sizeof(*sym));
     int rc = -1;
     if (!cp || !off || !sym) goto out;
     size_t n = 0;
