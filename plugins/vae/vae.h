@@ -19,6 +19,14 @@
 #define VAE_MAX_Z 64
 #define VAE_MAX_DEAD 32
 
+enum { VAE_TILING_AUTO = 0, VAE_TILING_ON = 1, VAE_TILING_OFF = 2 };
+/* `tiling` auto tiles the decode when the output frame has more than this many pixels (512 × 512: the
+ * untiled peak grows with the frame area; about 4.5 GiB of activations there at base_dim 96 by
+ * vae_forward.c's formula, 4 × the 1.7 GiB measured at 256 × 256 in bench/README-vae.md). */
+#define VAE_TILE_AUTO_PIXELS (512 * 512)
+/* Out-of-memory retries halve the tile size down to this many pixels. */
+#define VAE_TILE_FLOOR 32
+
 enum { VAE_LAYOUT_AUTO = 0, VAE_LAYOUT_DIFFUSERS = 1, VAE_LAYOUT_NATIVE = 2 };
 
 /* One weight on the backend: its (possibly reshaped) view and the buffer that holds it. */
@@ -72,7 +80,10 @@ typedef struct vae {
     int32_t n_layers;
     int32_t clamp, normalize;
     float mean[VAE_MAX_Z], std[VAE_MAX_Z];
-    char stage[64]; /* testing: output this activation instead ("" = the output) */
+    int32_t tiling;                  /* VAE_TILING_* (decode) */
+    int64_t tile_size, tile_overlap; /* pixels, multiples of 8, overlap < size */
+    uint64_t max_alloc;              /* testing: refuse any activation buffer above this (0: no limit) */
+    char stage[64];                  /* testing: output this activation instead ("" = the output) */
     /* During a run, buffers released by ops already issued wait here until the stream is synced. */
     dio_stream *run_stream;
     dio_buffer *dead[VAE_MAX_DEAD];

@@ -9,7 +9,11 @@
  * `clamp` is false (the native tokenizer does not clamp). `normalize` = false skips the normalisation
  * (raw posterior mode in, raw z out). mean/std default to the released Wan 2.1 constants; `latents_mean`
  * and `latents_std` ("a,b,c,…", z values) override them. `stage` is for testing: the output then holds
- * that activation (f32). Activations are f32; weights may be f32, f16 or bf16. */
+ * that activation (f32). Activations are f32; weights may be f32, f16 or bf16.
+ * Decode tiling: `tiling` auto|on|off, `tile_size` / `tile_overlap` in output pixels (multiples of 8;
+ * defaults 256 / 64, diffusers' tile_sample_min 256 and stride 192); auto tiles when the output frame has
+ * more than 512×512 pixels. Tiled output follows diffusers' tiled_decode, not the untiled decode (tiles
+ * see no context beyond their border). `max_alloc_bytes` (testing) fakes an out-of-memory backend. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +65,18 @@ static const dio_param_desc vae_params[] = {
      "comma-separated per-channel means; empty: the Wan 2.1 constants"},
     {sizeof(dio_param_desc), DIO_PARAM_STRING, "latents_std", "", 0, -1, NULL,
      "comma-separated per-channel stds; empty: the Wan 2.1 constants"},
+    {sizeof(dio_param_desc), DIO_PARAM_ENUM, "tiling", "auto", 0, -1, "auto|on|off",
+     "decoder: spatial tiles with overlap, blended as diffusers' tiled_decode; auto: on when the output "
+     "frame "
+     "has more than 512x512 pixels and exceeds tile_size; an out-of-memory decode is retried with halved "
+     "tiles (not with off)"},
+    {sizeof(dio_param_desc), DIO_PARAM_INT, "tile_size", "256", 16, 1 << 20, NULL,
+     "decoder: tile edge in output pixels (multiple of 8; diffusers' tile_sample_min_height/width)"},
+    {sizeof(dio_param_desc), DIO_PARAM_INT, "tile_overlap", "64", 0, 1024, NULL,
+     "decoder: overlap of neighbouring tiles in output pixels (multiple of 8, below tile_size; diffusers' "
+     "tile_sample_min - tile_sample_stride), blended linearly"},
+    {sizeof(dio_param_desc), DIO_PARAM_INT, "max_alloc_bytes", "0", 0, 9.0e18, NULL,
+     "testing: any activation buffer above this many bytes fails as OUT_OF_DEVICE_MEMORY (0: no limit)"},
     {sizeof(dio_param_desc), DIO_PARAM_STRING, "stage", "", 0, -1, NULL,
      "testing: output this activation instead: quant_conv, mode (encoder), post_quant_conv (decoder), or "
      "chunkC.<hook> with hook encoder.{conv_in,down_blocks.K,mid_block,conv_out} / "
@@ -133,6 +149,19 @@ static dio_status vae_create(const dio_component_create_info *info, void **out)
     layout = !strcmp(s, "native")      ? VAE_LAYOUT_NATIVE
              : !strcmp(s, "diffusers") ? VAE_LAYOUT_DIFFUSERS
                                        : VAE_LAYOUT_AUTO;
+    s = param(info, "tiling");
+    v->tiling = !strcmp(s, "on") ? VAE_TILING_ON : !strcmp(s, "off") ? VAE_TILING_OFF : VAE_TILING_AUTO;
+    v->tile_size = strtoll(param(info, "tile_size"), NULL, 10);
+    v->tile_overlap = strtoll(param(info, "tile_overlap"), NULL, 10);
+    v->max_alloc = strtoull(param(info, "max_alloc_bytes"), NULL, 10);
+    if (v->tile_size < 16 || v->tile_size % 8 || v->tile_overlap < 0 || v->tile_overlap % 8 ||
+        v->tile_overlap >= v->tile_size || v->tile_overlap > 1024) {
+        st = h->set_error(DIO_ERR_INVALID_ARGUMENT,
+                          VAE_WHO ": tile_size %lld / tile_overlap %lld: both multiples of 8, size >= 16, "
+                                  "overlap below size and at most 1024",
+                          (long long)v->tile_size, (long long)v->tile_overlap);
+        goto fail;
+    }
     s = param(info, "stage");
     if (strlen(s) >= sizeof(v->stage)) {
         st = h->set_error(DIO_ERR_INVALID_ARGUMENT, VAE_WHO ": stage \"%s\" is too long", s);

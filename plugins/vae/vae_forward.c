@@ -18,8 +18,15 @@
  *     per temporal resample, at that layer's width and size),
  * independent of the number of frames. At 704×1280 the decoder's full-resolution residual blocks dominate
  * (C = 96, f = 4: X ≈ 1.4 GB, so about 8.3 GB) and the caches add about 8.5 GB (most of it the 7 slots at
- * full resolution); the encoder needs far less (f = 4 at C = 96 only before the first downsample). */
+ * full resolution); the encoder needs far less (f = 4 at C = 96 only before the first downsample).
+ * Tiled decode (decode_tiled, diffusers' tiled_decode rule): the same per-chunk peak at the tile's size
+ * instead of the frame's, plus two rows of decoded tiles (all frames, unclamped: 2 · B · 3 · T_out ·
+ * tile · frame width · 4 bytes), since a tile is blended into the one above it and the one to its left
+ * before its top-left (tile − overlap)² pixels are written. An out-of-memory status from the backend
+ * during a decode (tiling auto or on) restarts it tiled with the tile size and overlap halved, down to
+ * VAE_TILE_FLOOR pixels, with a warning in the log. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vae.h"
@@ -258,7 +265,9 @@ fail:
     return st;
 }
 
-static dio_status decode(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out)
+/* Decodes `lat` (any view) into `out` (any view of the right shape) with fresh caches; clamps when
+ * `clamp`. The whole-latent post_quant_conv, then one latent frame per chunk. */
+static dio_status decode(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out, int clamp)
 {
     vae_act z = {0}, pq = {0}, x = {0};
     dio_buffer *cb = NULL;
@@ -268,6 +277,7 @@ static dio_status decode(vae *v, dio_stream *s, const dio_tensor *lat, const dio
     dio_status st;
     int done = 0, chunk_stage = !strncmp(v->stage, "chunk", 5);
     factors(v, &tf, &sf);
+    caches_reset(v);
     if ((st = consts(v, v->std, v->mean, &cb, &std_t, &mean_t)) != DIO_OK) goto fail;
     if ((st = vae_act_alloc(v, &z, lat->shape[0], v->z, T, lat->shape[3], lat->shape[4])) != DIO_OK)
         goto fail;
@@ -295,7 +305,7 @@ static dio_status decode(vae *v, dio_stream *s, const dio_tensor *lat, const dio
             dst = *out;
             dst.offset += (uint64_t)(p0 * out->stride[2]) * 4u;
             dst.shape[2] = x.t.shape[2];
-            if (v->clamp)
+            if (clamp)
                 st = run2(v, s, DIO_OP_CLAMP, &x.t, NULL, &dst, &cp);
             else
                 st = run2(v, s, DIO_OP_COPY, &x.t, NULL, &dst, NULL);
@@ -309,6 +319,166 @@ fail:
     vae_act_free(v, &pq);
     vae_act_free(v, &x);
     vae_release(v, cb);
+    caches_reset(v);
+    return st;
+}
+
+/* Blends the last e rows (axis 3) or columns (axis 4) of a into the first e of b, in place on b, with
+ * e = min(a's extent, b's extent, ext): b[y] = a[n_a - e + y] · (1 - y/e) + b[y] · (y/e), the weights
+ * rounded to f32 from double as torch does with a Python scalar (diffusers blend_v / blend_h). */
+static dio_status blend(vae *v, dio_stream *s, const dio_tensor *a, const dio_tensor *b, int64_t ext,
+                        int axis)
+{
+    vae_act tmp = {0};
+    dio_buffer *wb = NULL;
+    dio_tensor as = *a, bs = *b, wa_t, wb_t;
+    float host[2 * 1024];
+    int64_t e = ext, wsh[2] = {1, 1}, d[5];
+    dio_status st;
+    if (a->shape[axis] < e) e = a->shape[axis];
+    if (b->shape[axis] < e) e = b->shape[axis];
+    if (e <= 0) return DIO_OK;
+    if (e > 1024)
+        return v->host->set_error(DIO_ERR_INVALID_ARGUMENT, VAE_WHO ": tile_overlap above 1024 pixels");
+    for (int64_t y = 0; y < e; y++) {
+        host[y] = (float)(1.0 - (double)y / (double)e);
+        host[e + y] = (float)((double)y / (double)e);
+    }
+    if ((st = v->be.iface->buffer_alloc(v->be.ctx, v->be.device, sizeof(float) * 2 * (size_t)e, &wb)) !=
+        DIO_OK)
+        goto fail;
+    if ((st = v->be.iface->buffer_upload(v->be.ctx, NULL, wb, 0, host, sizeof(float) * 2 * (size_t)e)) !=
+        DIO_OK)
+        goto fail;
+    if (axis == 3)
+        wsh[0] = e; /* [e, 1] broadcasts over columns */
+    else
+        wsh[1] = e; /* [1, e] */
+    dio_tensor_init(&wa_t, DIO_DTYPE_F32, 2, wsh, wb, 0);
+    dio_tensor_init(&wb_t, DIO_DTYPE_F32, 2, wsh, wb, sizeof(float) * (uint64_t)e);
+    as.offset += (uint64_t)((a->shape[axis] - e) * a->stride[axis]) * 4u;
+    as.shape[axis] = e;
+    bs.shape[axis] = e;
+    memcpy(d, bs.shape, sizeof(d));
+    if ((st = vae_act_alloc(v, &tmp, d[0], d[1], d[2], d[3], d[4])) != DIO_OK) goto fail;
+    if ((st = run2(v, s, DIO_OP_MUL, &as, &wa_t, &tmp.t, NULL)) != DIO_OK) goto fail;
+    if ((st = run2(v, s, DIO_OP_MUL, &bs, &wb_t, &bs, NULL)) != DIO_OK) goto fail;
+    st = run2(v, s, DIO_OP_ADD, &bs, &tmp.t, &bs, NULL);
+fail:
+    vae_act_free(v, &tmp);
+    vae_release(v, wb);
+    return st;
+}
+
+/* The tiled decode, diffusers' tiled_decode rule: latent tiles of tile/8 cells every (tile - overlap)/8
+ * cells, each decoded alone through the whole chunk loop with its own caches (unclamped), blended into the
+ * tile above (as already blended) and the tile to its left over `overlap` pixels, its top-left
+ * (tile - overlap)² pixels written to the output, clamped. Only the previous row of tiles and the current
+ * row are kept. */
+static dio_status decode_tiled(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out,
+                               int64_t tile, int64_t overlap)
+{
+    vae_act *prev = NULL, *cur = NULL, *sw;
+    dio_clamp_params cp = {sizeof(cp), -1.0f, 1.0f};
+    int64_t tf, sf, H = lat->shape[3], W = lat->shape[4], tl, stl, spx, nr, nc;
+    dio_status st = DIO_OK;
+    factors(v, &tf, &sf);
+    tl = tile / sf;
+    stl = (tile - overlap) / sf;
+    spx = stl * sf;
+    nr = (H + stl - 1) / stl;
+    nc = (W + stl - 1) / stl;
+    prev = calloc((size_t)nc, sizeof(*prev));
+    cur = calloc((size_t)nc, sizeof(*cur));
+    if (!prev || !cur) {
+        st = v->host->set_error(DIO_ERR_OUT_OF_HOST_MEMORY, VAE_WHO ": out of memory");
+        goto fail;
+    }
+    for (int64_t i = 0; i < nr; i++) {
+        for (int64_t j = 0; j < nc; j++) {
+            dio_tensor zt = *lat, dst = *out, src;
+            int64_t th = H - i * stl < tl ? H - i * stl : tl, tw = W - j * stl < tl ? W - j * stl : tl, ch,
+                    cw;
+            zt.offset +=
+                (uint64_t)(i * stl * lat->stride[3] + j * stl * lat->stride[4]) * dio_dtype_size(lat->dtype);
+            zt.shape[3] = th;
+            zt.shape[4] = tw;
+            if ((st = vae_act_alloc(v, &cur[j], out->shape[0], out->shape[1], out->shape[2], th * sf,
+                                    tw * sf)) != DIO_OK)
+                goto fail;
+            if ((st = decode(v, s, &zt, &cur[j].t, 0)) != DIO_OK) goto fail;
+            if (i > 0 && (st = blend(v, s, &prev[j].t, &cur[j].t, overlap, 3)) != DIO_OK) goto fail;
+            if (j > 0 && (st = blend(v, s, &cur[j - 1].t, &cur[j].t, overlap, 4)) != DIO_OK) goto fail;
+            ch = th * sf < spx ? th * sf : spx;
+            cw = tw * sf < spx ? tw * sf : spx;
+            src = cur[j].t;
+            src.shape[3] = ch;
+            src.shape[4] = cw;
+            dst.offset += (uint64_t)(i * spx * out->stride[3] + j * spx * out->stride[4]) * 4u;
+            dst.shape[3] = ch;
+            dst.shape[4] = cw;
+            if (v->clamp)
+                st = run2(v, s, DIO_OP_CLAMP, &src, NULL, &dst, &cp);
+            else
+                st = run2(v, s, DIO_OP_COPY, &src, NULL, &dst, NULL);
+            if (st != DIO_OK) goto fail;
+            if ((st = vae_reap(v)) != DIO_OK) goto fail;
+        }
+        for (int64_t j = 0; j < nc; j++) vae_act_free(v, &prev[j]);
+        sw = prev;
+        prev = cur;
+        cur = sw;
+    }
+    st = v->be.iface->stream_sync(v->be.ctx, s);
+fail:
+    for (int64_t j = 0; prev && cur && j < nc; j++) {
+        vae_act_free(v, &prev[j]);
+        vae_act_free(v, &cur[j]);
+    }
+    free(prev);
+    free(cur);
+    return st;
+}
+
+static int is_oom(dio_status st)
+{
+    return st == DIO_ERR_OUT_OF_DEVICE_MEMORY || st == DIO_ERR_OUT_OF_HOST_MEMORY;
+}
+
+/* Untiled or tiled as `tiling` says; a decode that runs out of memory is retried tiled, with the tile
+ * size (and overlap) halved each time down to VAE_TILE_FLOOR pixels, said in the log. */
+static dio_status decode_auto(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out)
+{
+    int64_t tile = v->tile_size, overlap = v->tile_overlap, hp = out->shape[3], wp = out->shape[4];
+    int tiled = v->tiling == VAE_TILING_ON ||
+                (v->tiling == VAE_TILING_AUTO && hp * wp > VAE_TILE_AUTO_PIXELS && (hp > tile || wp > tile));
+    dio_status st;
+    if (v->stage[0]) tiled = 0; /* the testing hooks are per chunk of an untiled run */
+    st = tiled ? decode_tiled(v, s, lat, out, tile, overlap) : decode(v, s, lat, out, v->clamp);
+    if (v->stage[0] || v->tiling == VAE_TILING_OFF) return st;
+    while (is_oom(st)) {
+        (void)vae_reap(v);
+        if (tiled) {
+            int64_t nt = tile / 2 / 8 * 8, no = overlap / 2 / 8 * 8;
+            if (nt < VAE_TILE_FLOOR) {
+                v->host->log(DIO_LOG_ERROR, VAE_WHO,
+                             "decode out of memory with %lld-pixel tiles; the floor is %d, giving up",
+                             (long long)tile, VAE_TILE_FLOOR);
+                return st;
+            }
+            v->host->log(
+                DIO_LOG_WARN, VAE_WHO,
+                "decode out of memory with %lld-pixel tiles (overlap %lld); retrying with %lld (%lld)",
+                (long long)tile, (long long)overlap, (long long)nt, (long long)no);
+            tile = nt;
+            overlap = no;
+        } else
+            v->host->log(DIO_LOG_WARN, VAE_WHO,
+                         "decode out of memory untiled; retrying tiled with %lld-pixel tiles (overlap %lld)",
+                         (long long)tile, (long long)overlap);
+        tiled = 1;
+        st = decode_tiled(v, s, lat, out, tile, overlap);
+    }
     return st;
 }
 
@@ -317,7 +487,7 @@ dio_status vae_forward(vae *v, dio_stream *s, const dio_tensor *const *in, const
     dio_status st, st2;
     caches_reset(v);
     v->run_stream = s;
-    st = v->decoder ? decode(v, s, in[0], out) : encode(v, s, in[0], out);
+    st = v->decoder ? decode_auto(v, s, in[0], out) : encode(v, s, in[0], out);
     caches_reset(v);
     st2 = vae_reap(v);
     v->run_stream = NULL;

@@ -43,6 +43,10 @@ dio_status vae_act_alloc(vae *v, vae_act *a, int64_t b, int64_t c, int64_t t, in
     dio_status st;
     uint64_t bytes = (uint64_t)(b * c * t * h * w) * 4u;
     a->buf = NULL;
+    if (v->max_alloc && bytes > v->max_alloc)
+        return v->host->set_error(DIO_ERR_OUT_OF_DEVICE_MEMORY,
+                                  VAE_WHO ": activation of %llu bytes above max_alloc_bytes %llu",
+                                  (unsigned long long)bytes, (unsigned long long)v->max_alloc);
     if ((st = v->be.iface->buffer_alloc(v->be.ctx, v->be.device, bytes ? bytes : 4, &a->buf)) != DIO_OK)
         return st;
     dio_tensor_init(&a->t, DIO_DTYPE_F32, 5, shape, a->buf, 0);

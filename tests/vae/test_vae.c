@@ -11,6 +11,13 @@
  * safetensors from keys.txt (relative L2 below 5e-2 against the f32 golden: the tiny random decoder amplifies
  * the weights' rounding to ~4 %; the bf16 path itself is checked against the same rounded values held as f32,
  * within 1e-4). Broken weights (a missing key, a wrong shape, a wrong dtype) must fail naming the tensor.
+ * Tiled decode (tests/fixtures/vae_tiled, tests/reference/gen_vae_tiled.py): diffusers' tiled_decode of a
+ * 6×10 latent with 32-pixel tiles every 16 pixels within atol 1e-4 + rtol 1e-4; one tile covering the
+ * frame equals the untiled decode within 1e-6; tiled vs untiled on the fixtures and on a random 12×20
+ * latent (96×160 pixels) is reported and bounded loosely (tiny random weights and the global mid-block
+ * attention make tiles differ from the whole frame far more than trained weights do); an out-of-memory
+ * decode (the `max_alloc_bytes` testing limit) is retried with halved tiles and then equals a run at the
+ * final tile size exactly, and fails cleanly with tiling=off.
  * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -479,6 +486,154 @@ static void check_bad(const char *what, const char *path, const char *comp_name,
     dio_weights_close(w);
 }
 
+/* An f32 input from host values. */
+static int input_host(const float *x, int32_t ndim, const int64_t *shape, input *in)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    int64_t n = 1;
+    memset(in, 0, sizeof(*in));
+    for (int32_t i = 0; i < ndim; i++) n *= shape[i];
+    if (r.iface->buffer_alloc(r.ctx, 0, (uint64_t)n * 4, &in->buf) != DIO_OK) return 1;
+    if (r.iface->buffer_upload(r.ctx, NULL, in->buf, 0, x, (uint64_t)n * 4) != DIO_OK) return 1;
+    dio_tensor_init(&in->t, DIO_DTYPE_F32, ndim, shape, in->buf, 0);
+    return 0;
+}
+
+/* Max abs difference and relative L2 of two decodes of `in` with different parameters; -1 if one failed. */
+static double decode_pair(dio_weights *w, const input *in, const dio_kv *ka, size_t na, const dio_kv *kb,
+                          size_t nb, double *rel_l2)
+{
+    dio_tensor sa, sb;
+    float *a = run("wan-vae-decoder", w, ka, na, in, &sa), *b = run("wan-vae-decoder", w, kb, nb, in, &sb);
+    double m = -1, e2 = 0, r2 = 0;
+    if (a && b && dio_tensor_numel(&sa) == dio_tensor_numel(&sb)) {
+        m = 0;
+        for (int64_t i = 0; i < dio_tensor_numel(&sa); i++) {
+            double d = fabs((double)a[i] - b[i]);
+            if (!(d <= m)) m = isnan(d) ? INFINITY : d;
+            e2 += d * d;
+            r2 += (double)b[i] * b[i];
+        }
+    }
+    *rel_l2 = sqrt(e2 / (r2 > 1e-30 ? r2 : 1e-30));
+    free(a);
+    free(b);
+    return m;
+}
+
+static void check_tiled(dio_weights *w)
+{
+    char p[4096];
+    dio_weights *tf = NULL;
+    dio_weight_info z, ref;
+    input in = {0};
+    float *lat = NULL, *got = NULL;
+    dio_tensor shape;
+    cmp_ c;
+    double m, rl;
+    uint32_t seed = 12345;
+    const dio_kv raw_tiled[] = {
+        {"normalize", "false"}, {"tiling", "on"}, {"tile_size", "32"}, {"tile_overlap", "16"}};
+    const dio_kv raw_untiled[] = {{"normalize", "false"}, {"tiling", "off"}};
+    /* 1. diffusers' tiled_decode */
+    snprintf(p, sizeof(p), "%s/../vae_tiled/tensors.safetensors", fix_dir);
+    z.struct_size = ref.struct_size = sizeof(z);
+    if (dio_weights_open(p, &tf) != DIO_OK || dio_weights_find(tf, "z", &z) != DIO_OK ||
+        dio_weights_find(tf, "sample", &ref) != DIO_OK || input_host(z.data, z.ndim, z.shape, &in)) {
+        CHECK(0, "tiled fixture %s: %s", p, dio_last_error());
+        goto fail;
+    }
+    got = run("wan-vae-decoder", w, raw_tiled, 4, &in, &shape);
+    CHECK(got, "tiled decode did not run");
+    if (got) {
+        CHECK(!compare(got, &shape, ref.data, ref.ndim, ref.shape, &c), "tiled decode: shape differs");
+        CHECK(c.excess <= 0, "tiled decode vs diffusers tiled_decode: max abs %.3g beyond 1e-4 + 1e-4·|ref|",
+              c.max_abs);
+        printf("  tiled 6x10 latent, tile 32 px overlap 16 (3x5 tiles) vs diffusers tiled_decode: max abs "
+               "%.3g\n",
+               c.max_abs);
+    }
+    m = decode_pair(w, &in, raw_tiled, 4, raw_untiled, 2, &rl);
+    printf("  same, tiled vs untiled: max abs %.3g rel L2 %.3g (diffusers: 1.34, 0.678)\n", m, rl);
+    CHECK(m >= 0 && rl < 1.0, "tiled vs untiled rel L2 %.3g", rl);
+    input_free(&in);
+    /* 2. the fixture latents with 16-pixel tiles */
+    if (input_load("dec4.latents", &in)) {
+        CHECK(0, "no dec4.latents");
+        goto fail;
+    }
+    {
+        const dio_kv t[] = {{"tiling", "on"}, {"tile_size", "16"}, {"tile_overlap", "8"}};
+        const dio_kv u[] = {{"tiling", "off"}};
+        const dio_kv one[] = {{"tiling", "on"}, {"tile_size", "64"}, {"tile_overlap", "16"}};
+        m = decode_pair(w, &in, t, 3, u, 1, &rl);
+        printf("  dec4 (3x5 latent) tile 16 px overlap 8 vs untiled: max abs %.3g rel L2 %.3g\n", m, rl);
+        CHECK(m >= 0 && rl < 1.0, "dec4 tiled vs untiled rel L2 %.3g", rl);
+        m = decode_pair(w, &in, one, 3, u, 1, &rl);
+        CHECK(m >= 0 && m <= 1e-6, "dec4 one tile vs untiled: max abs %.3g", m);
+    }
+    input_free(&in);
+    /* 3. a random 3×12×20 latent (96×160 pixels, 13 frames) */
+    {
+        int64_t sh[5] = {1, 16, 3, 12, 20}, n = 16 * 3 * 12 * 20;
+        const dio_kv u[] = {{"tiling", "off"}};
+        const dio_kv t64[] = {{"tiling", "on"}, {"tile_size", "64"}, {"tile_overlap", "32"}};
+        const dio_kv t96[] = {{"tiling", "on"}, {"tile_size", "96"}, {"tile_overlap", "32"}};
+        const dio_kv one[] = {{"tiling", "on"}, {"tile_size", "192"}, {"tile_overlap", "32"}};
+        const dio_kv t32[] = {{"tiling", "on"}, {"tile_size", "32"}, {"tile_overlap", "16"}};
+        const dio_kv oom[] = {
+            {"tiling", "on"}, {"tile_size", "64"}, {"tile_overlap", "32"}, {"max_alloc_bytes", "200000"}};
+        const dio_kv t32b[] = {{"tiling", "on"}, {"tile_size", "32"}, {"tile_overlap", "8"}};
+        const dio_kv oom_auto[] = {{"max_alloc_bytes", "200000"}};
+        const dio_kv oom_off[] = {{"tiling", "off"}, {"max_alloc_bytes", "200000"}};
+        dio_tensor osh;
+        float *o;
+        if (!(lat = malloc(sizeof(float) * (size_t)n))) goto fail;
+        for (int64_t i = 0; i < n; i++) { /* uniform in [-2, 2): latents of the normalised scale */
+            seed = seed * 1664525u + 1013904223u;
+            lat[i] = (float)((double)(seed >> 8) / 16777216.0 * 4.0 - 2.0);
+        }
+        if (input_host(lat, 5, sh, &in)) {
+            CHECK(0, "cannot upload the random latent");
+            goto fail;
+        }
+        m = decode_pair(w, &in, t64, 3, u, 1, &rl);
+        printf("  random 12x20 latent, tile 64 px overlap 32 vs untiled: max abs %.3g rel L2 %.3g\n", m, rl);
+        CHECK(m >= 0 && rl < 0.5, "random tile 64 vs untiled rel L2 %.3g", rl);
+        m = decode_pair(w, &in, t96, 3, u, 1, &rl);
+        printf("  random 12x20 latent, tile 96 px overlap 32 vs untiled: max abs %.3g rel L2 %.3g\n", m, rl);
+        CHECK(m >= 0 && rl < 0.5, "random tile 96 vs untiled rel L2 %.3g", rl);
+        m = decode_pair(w, &in, one, 3, u, 1, &rl);
+        CHECK(m >= 0 && m <= 1e-6, "random one tile vs untiled: max abs %.3g", m);
+        /* out of memory: 64-pixel tiles need a 442 KB tile buffer, 32-pixel ones fit under 200 KB */
+        m = decode_pair(w, &in, oom, 4, t32, 3, &rl);
+        printf("  max_alloc_bytes 200000, tile 64 -> retried at 32: vs a 32 px run max abs %.3g\n", m);
+        CHECK(m == 0, "OOM retry (tile 64 -> 32) vs a direct 32-pixel run: max abs %.3g", m);
+        m = decode_pair(w, &in, oom_auto, 1, t32b, 3, &rl);
+        printf(
+            "  max_alloc_bytes 200000, auto: untiled -> 256 -> ... -> 32 px: vs a 32 px run max abs %.3g\n",
+            m);
+        CHECK(m == 0, "OOM retry from untiled vs a direct 32-pixel run: max abs %.3g", m);
+        o = run("wan-vae-decoder", w, oom_off, 2, &in, &osh);
+        CHECK(!o && strstr(dio_last_error(), "max_alloc_bytes"), "tiling=off must fail out of memory: %s",
+              dio_last_error());
+        free(o);
+    }
+    {
+        dio_component *comp = NULL;
+        const dio_kv bad[] = {{"tile_size", "36"}};
+        CHECK(dio_component_create(ctx, be, "wan-vae-decoder", w, bad, 1, &comp) != DIO_OK &&
+                  strstr(dio_last_error(), "tile_size"),
+              "tile_size 36 must be refused: %s", dio_last_error());
+        dio_component_destroy(comp);
+    }
+fail:
+    input_free(&in);
+    free(lat);
+    free(got);
+    if (tf) dio_weights_close(tf);
+}
+
 int main(int argc, char **argv)
 {
     dio_context_options o;
@@ -537,6 +692,7 @@ int main(int argc, char **argv)
         check_batch2(w, "wan-vae-encoder", "enc13.x", "enc13.latents", NULL, 0);
         check_batch2(w, "wan-vae-decoder", "dec2.latents", "dec2.sample", NULL, 0);
         check_batch2(w, "wan-vae-decoder", "dec1.latents", "dec1.chunk0.decoder.conv_out", kv, 1);
+        check_tiled(w);
         dio_weights_close(w);
         w = NULL;
     } else
