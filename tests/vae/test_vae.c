@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "diorama/diorama.h"
+#include "weights_rewrite.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                                                     \
@@ -76,81 +77,14 @@ static void native_name(const char *d, char *out, size_t n)
     fclose(f);
 }
 
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-/* Rewrites the diffusers weights: native names when `native`, as `dtype` (-1: f32 holding bf16-rounded
- * values); `drop` / `reshape` / `retype`
- * name one tensor to leave out / give a wrong shape / store as i32. Returns 0 on success. */
+/* The fixture's diffusers weights rewritten (tests/common/weights_rewrite.h): native names when `native`,
+ * stored as `dtype`, with `drop` / `reshape` / `retype` breaking one tensor. 0 on success. */
 static int write_variant(const char *path, int native, int32_t dtype, const char *drop, const char *reshape,
                          const char *retype)
 {
-    dio_weights *src = NULL;
-    dio_named_tensor *t = NULL;
-    char(*names)[256] = NULL;
-    void **bufs = NULL;
-    int64_t n = 0, k = 0;
-    int rc = 1;
-    char p[4096];
-    snprintf(p, sizeof(p), "%s/diffusion_pytorch_model.safetensors", fix_dir);
-    if (dio_weights_open(p, &src) != DIO_OK) goto fail;
-    n = dio_weights_count(src);
-    t = calloc((size_t)n, sizeof(*t));
-    names = calloc((size_t)n, sizeof(*names));
-    bufs = calloc((size_t)n, sizeof(*bufs));
-    if (!t || !names || !bufs) goto fail;
-    for (int64_t i = 0; i < n; i++) {
-        const char *nm;
-        dio_weight_info w;
-        int64_t numel = 1;
-        int32_t dt = dtype;
-        w.struct_size = sizeof(w);
-        if (dio_weights_at(src, i, &nm, &w) != DIO_OK || w.dtype != DIO_DTYPE_F32) goto fail;
-        if (drop && !strcmp(nm, drop)) continue;
-        for (int d = 0; d < w.ndim; d++) numel *= w.shape[d];
-        if (retype && !strcmp(nm, retype)) dt = DIO_DTYPE_I32;
-        if (!(bufs[k] = malloc((size_t)numel * 4))) goto fail;
-        for (int64_t j = 0; j < numel; j++) {
-            float v = ((const float *)w.data)[j];
-            if (dt == DIO_DTYPE_BF16)
-                ((uint16_t *)bufs[k])[j] = f32_to_bf16(v);
-            else if (dt == -1) {
-                uint32_t u = (uint32_t)f32_to_bf16(v) << 16;
-                memcpy((float *)bufs[k] + j, &u, 4);
-            } else if (dt == DIO_DTYPE_I32)
-                ((int32_t *)bufs[k])[j] = (int32_t)v;
-            else
-                ((float *)bufs[k])[j] = v;
-        }
-        if (native)
-            native_name(nm, names[k], sizeof(names[k]));
-        else
-            snprintf(names[k], sizeof(names[k]), "%s", nm);
-        t[k].name = names[k];
-        t[k].dtype = dt < 0 ? DIO_DTYPE_F32 : dt;
-        t[k].ndim = w.ndim;
-        memcpy(t[k].shape, w.shape, sizeof(t[k].shape));
-        if (reshape && !strcmp(nm, reshape)) { /* same bytes, another shape */
-            t[k].shape[0] = w.shape[1];
-            t[k].shape[1] = w.shape[0];
-        }
-        t[k].data = bufs[k];
-        k++;
-    }
-    rc = dio_safetensors_write(path, t, (size_t)k, NULL, 0) == DIO_OK ? 0 : 1;
-fail:
-    for (int64_t i = 0; bufs && i < n; i++) free(bufs[i]);
-    free(bufs);
-    free(names);
-    free(t);
-    dio_weights_close(src);
-    if (rc) printf("  cannot write %s: %s\n", path, dio_last_error());
-    return rc;
+    char src[4096];
+    snprintf(src, sizeof(src), "%s/diffusion_pytorch_model.safetensors", fix_dir);
+    return dio_test_rewrite_weights(src, path, native ? native_name : NULL, dtype, drop, reshape, retype);
 }
 
 /* ---- running ---- */
@@ -701,7 +635,7 @@ int main(int argc, char **argv)
         char pb[4096];
         snprintf(p, sizeof(p), "%s/native_bf16.safetensors", work);
         snprintf(pb, sizeof(pb), "%s/native_bf16_rounded_f32.safetensors", work);
-        if (!write_variant(pb, 1, -1, NULL, NULL, NULL)) check_bf16_path(p, pb);
+        if (!write_variant(pb, 1, DIO_TEST_BF16_IN_F32, NULL, NULL, NULL)) check_bf16_path(p, pb);
     }
     /* Broken weights name the tensor, in the layout that was asked for. */
     snprintf(p, sizeof(p), "%s/bad_missing.safetensors", work);
