@@ -78,6 +78,14 @@ typedef struct dio_weight_source {
     const char *(*name_at)(void *ctx, int64_t index); /* NULL when out of range */
 } dio_weight_source;
 
+/* 1 when the source holds `name` (no message is set when it does not): for probing key layouts. */
+static inline int dio_weight_source_has(const dio_weight_source *src, const char *name)
+{
+    dio_weight_info w;
+    w.struct_size = (uint32_t)sizeof(w);
+    return src->find(src->ctx, name, &w) == DIO_OK;
+}
+
 typedef struct dio_component_create_info {
     uint32_t struct_size;
     uint32_t reserved0;

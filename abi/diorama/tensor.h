@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,6 +111,18 @@ static inline void dio_tensor_init(dio_tensor *t, int32_t dtype, int32_t ndim, c
     }
     t->buffer = buffer;
     t->offset = offset;
+}
+
+/* Writes a shape as "[2, 3, 4]" into buf (truncated to n bytes) and returns buf, for messages. */
+static inline const char *dio_shape_format(int32_t ndim, const int64_t *shape, char *buf, size_t n)
+{
+    size_t at;
+    if (!n) return buf;
+    at = (size_t)snprintf(buf, n, "[");
+    for (int32_t i = 0; i < ndim && i < DIO_MAX_DIMS && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+    return buf;
 }
 
 /* 1 when the view is dense row-major (dims of size 1 may carry any stride). */

@@ -16,14 +16,7 @@ int cpu_is_float_activation(int32_t dtype)
 
 const char *cpu_shape_str(const dio_tensor *t, char *buf, size_t n)
 {
-    size_t at = 0;
-    if (!n) return buf;
-    buf[0] = 0;
-    at += (size_t)snprintf(buf + at, n - at, "[");
-    for (int i = 0; t && i < t->ndim && i < DIO_MAX_DIMS && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)t->shape[i]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-    return buf;
+    return dio_shape_format(t ? t->ndim : 0, t ? t->shape : NULL, buf, n);
 }
 
 dio_status cpu_check_tensor(const cpu_backend *be, const dio_tensor *t, const char *what, int writable)

@@ -77,22 +77,6 @@ static void block_name(const loader *l, int32_t b, int i, char *buf, size_t n)
         snprintf(buf, n, "%sblocks.%d.%s", l->prefix, b, block_keys[i].native);
 }
 
-static int has(const loader *l, const char *name)
-{
-    dio_weight_info w;
-    memset(&w, 0, sizeof(w));
-    w.struct_size = sizeof(w);
-    return l->src->find(l->src->ctx, name, &w) == DIO_OK;
-}
-
-static void shape_str(int32_t ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int32_t i = 0; i < ndim && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 void dit_weight_free(dit *d, dit_weight *w)
 {
     if (w->buf) d->be.iface->buffer_free(d->be.ctx, w->buf);
@@ -130,8 +114,8 @@ static dio_status get(loader *l, const char *name, int32_t ndim, const int64_t *
     if (!ok) {
         int64_t e[DIO_MAX_DIMS];
         for (int32_t i = 0; i < ndim; i++) e[i] = expect[i] < 0 ? w.shape[i] : expect[i];
-        shape_str(w.ndim, w.shape, got, sizeof(got));
-        shape_str(ndim, e, want, sizeof(want));
+        dio_shape_format(w.ndim, w.shape, got, sizeof(got));
+        dio_shape_format(ndim, e, want, sizeof(want));
         return h->set_error(DIO_ERR_BAD_FORMAT, DIT_WHO ": weight \"%s\" has shape %s, expected %s", name,
                             got, want);
     }
@@ -188,11 +172,13 @@ dio_status dit_weights_load(dit *d, const dio_weight_source *src, int32_t layout
     l.d = d;
     l.src = src;
     /* Which layout: the patch embed's key decides (or the parameter forces one). */
-    if (layout_param != DIT_LAYOUT_DIFFUSERS && has(&l, "net.x_embedder.proj.1.weight")) {
+    if (layout_param != DIT_LAYOUT_DIFFUSERS &&
+        dio_weight_source_has(l.src, "net.x_embedder.proj.1.weight")) {
         l.prefix = "net.";
-    } else if (layout_param != DIT_LAYOUT_DIFFUSERS && has(&l, "x_embedder.proj.1.weight")) {
+    } else if (layout_param != DIT_LAYOUT_DIFFUSERS &&
+               dio_weight_source_has(l.src, "x_embedder.proj.1.weight")) {
         l.prefix = "";
-    } else if (layout_param != DIT_LAYOUT_NATIVE && has(&l, "patch_embed.proj.weight")) {
+    } else if (layout_param != DIT_LAYOUT_NATIVE && dio_weight_source_has(l.src, "patch_embed.proj.weight")) {
         l.prefix = "";
         l.diffusers = 1;
     } else {
@@ -205,7 +191,7 @@ dio_status dit_weights_load(dit *d, const dio_weight_source *src, int32_t layout
     /* Blocks: count them, then check against the pinned count. */
     for (;;) {
         block_name(&l, nb, DIT_B_SA_Q, name, sizeof(name));
-        if (!has(&l, name)) break;
+        if (!dio_weight_source_has(l.src, name)) break;
         nb++;
     }
     if (pinned[0] > 0 && nb > pinned[0])
@@ -310,7 +296,7 @@ dio_status dit_weights_load(dit *d, const dio_weight_source *src, int32_t layout
     c->out_channels = (int32_t)(Fo / P);
     /* The text projection is optional (absent in models without use_crossattn_projection). */
     top_name(&l, DIT_W_PROJ_W, name, sizeof(name));
-    if (has(&l, name)) {
+    if (dio_weight_source_has(l.src, name)) {
         if ((st = get_top(&l, DIT_W_PROJ_W, 2, Ct, -1)) != DIO_OK) goto fail;
         if ((st = get_top(&l, DIT_W_PROJ_B, 1, Ct, 0)) != DIO_OK) goto fail;
         c->text_in = (int32_t)d->w.top[DIT_W_PROJ_W].t.shape[1];

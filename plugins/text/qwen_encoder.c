@@ -107,14 +107,6 @@ static dio_status place(qenc *e, const void *data, uint64_t nbytes, int32_t dtyp
     return DIO_OK;
 }
 
-static void shape_str(int32_t ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int32_t i = 0; i < ndim && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 /* Finds NAME (f32/f16/bf16, NDIM dims matching EXPECT, -1 = any) and places it. */
 static dio_status get(qenc *e, const dio_weight_source *src, const char *name, int32_t ndim,
                       const int64_t *expect, tw *out)
@@ -136,8 +128,8 @@ static dio_status get(qenc *e, const dio_weight_source *src, const char *name, i
         char got[128], want[128];
         int64_t x[DIO_MAX_DIMS];
         for (int32_t i = 0; i < ndim; i++) x[i] = expect[i] < 0 ? (i < w.ndim ? w.shape[i] : 0) : expect[i];
-        shape_str(w.ndim, w.shape, got, sizeof(got));
-        shape_str(ndim, x, want, sizeof(want));
+        dio_shape_format(w.ndim, w.shape, got, sizeof(got));
+        dio_shape_format(ndim, x, want, sizeof(want));
         return h->set_error(DIO_ERR_BAD_FORMAT, WHO ": weight \"%s\" has shape %s, expected %s", name, got,
                             want);
     }
@@ -178,14 +170,6 @@ static dio_status to_f32(qenc *e, tw *w)
     return DIO_OK;
 }
 
-static int has(const dio_weight_source *src, const char *name)
-{
-    dio_weight_info w;
-    memset(&w, 0, sizeof(w));
-    w.struct_size = sizeof(w);
-    return src->find(src->ctx, name, &w) == DIO_OK;
-}
-
 static void free_weights(qenc *e)
 {
     tw_free(e, &e->embed);
@@ -203,9 +187,9 @@ static dio_status load_weights(qenc *e, const dio_weight_source *src, int32_t nu
     char name[256];
     dio_status st;
     int64_t any2[2] = {-1, -1};
-    if (has(src, "model.embed_tokens.weight"))
+    if (dio_weight_source_has(src, "model.embed_tokens.weight"))
         e->prefix = "model.";
-    else if (has(src, "model.language_model.embed_tokens.weight"))
+    else if (dio_weight_source_has(src, "model.language_model.embed_tokens.weight"))
         e->prefix = "model.language_model.";
     else
         return h->set_error(DIO_ERR_INVALID_ARGUMENT,
@@ -217,7 +201,7 @@ static dio_status load_weights(qenc *e, const dio_weight_source *src, int32_t nu
     e->C = e->embed.t.shape[1];
     for (e->n_layers = 0;; e->n_layers++) {
         snprintf(name, sizeof name, "%slayers.%lld.%s", e->prefix, (long long)e->n_layers, layer_keys[W_Q]);
-        if (!has(src, name)) break;
+        if (!dio_weight_source_has(src, name)) break;
     }
     if (e->n_layers == 0)
         return h->set_error(DIO_ERR_INVALID_ARGUMENT, WHO ": weight \"%s\" is missing (no decoder layers)",

@@ -25,22 +25,6 @@ typedef struct loader {
     dio_stream *s; /* for dtype conversions, made on first use */
 } loader;
 
-static int has(const loader *l, const char *name)
-{
-    dio_weight_info w;
-    memset(&w, 0, sizeof(w));
-    w.struct_size = sizeof(w);
-    return l->src->find(l->src->ctx, name, &w) == DIO_OK;
-}
-
-static void shape_str(int32_t ndim, const int64_t *shape, char *buf, size_t n)
-{
-    size_t at = (size_t)snprintf(buf, n, "[");
-    for (int32_t i = 0; i < ndim && at < n; i++)
-        at += (size_t)snprintf(buf + at, n - at, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (at < n) snprintf(buf + at, n - at, "]");
-}
-
 static void w_free(vae *v, vae_w *w)
 {
     if (w->buf) v->be.iface->buffer_free(v->be.ctx, w->buf);
@@ -104,8 +88,8 @@ static dio_status get(loader *l, const char *name, int32_t ndim, const int64_t *
     if (!ok) {
         int64_t e[DIO_MAX_DIMS];
         for (int32_t i = 0; i < ndim; i++) e[i] = expect[i] < 0 ? (i < w.ndim ? w.shape[i] : -1) : expect[i];
-        shape_str(w.ndim, w.shape, got, sizeof(got));
-        shape_str(ndim, e, want, sizeof(want));
+        dio_shape_format(w.ndim, w.shape, got, sizeof(got));
+        dio_shape_format(ndim, e, want, sizeof(want));
         return h->set_error(DIO_ERR_BAD_FORMAT, VAE_WHO ": weight \"%s\" has shape %s, expected %s", name,
                             got, want);
     }
@@ -212,7 +196,7 @@ static dio_status get_res(loader *l, const char *mod, int64_t cin, vae_layer *ly
     if ((st = get_conv(l, name, ly->cout, ly->cout, 3, 3, 3, &ly->conv2)) != DIO_OK) return st;
     snprintf(name, sizeof(name), "%s.%s", mod, s[4]);
     snprintf(probe, sizeof(probe), "%s.weight", name);
-    if (cin != ly->cout || has(l, probe))
+    if (cin != ly->cout || dio_weight_source_has(l->src, probe))
         if ((st = get_conv(l, name, cin, ly->cout, 1, 1, 1, &ly->shortcut)) != DIO_OK) return st;
     return DIO_OK;
 }
@@ -226,7 +210,7 @@ static dio_status get_resample(loader *l, const char *mod, int64_t cin, int up, 
     ly->cin = cin;
     snprintf(name, sizeof(name), "%s.time_conv", mod);
     snprintf(probe, sizeof(probe), "%s.weight", name);
-    t3 = has(l, probe);
+    t3 = dio_weight_source_has(l->src, probe);
     ly->kind = up ? (t3 ? VAE_L_UP3D : VAE_L_UP2D) : (t3 ? VAE_L_DOWN3D : VAE_L_DOWN2D);
     if (t3 && (st = get_conv(l, name, cin, up ? 2 * cin : cin, 3, 1, 1, &ly->time_conv)) != DIO_OK) return st;
     snprintf(name, sizeof(name), "%s.resample.1", mod);
@@ -325,12 +309,12 @@ static dio_status load_encoder(loader *l)
         snprintf(mod, sizeof(mod), l->native ? "encoder.downsamples.%d" : "encoder.down_blocks.%d", k);
         c = last_width(v, v->conv_in.cout);
         snprintf(probe, sizeof(probe), "%s.resample.1.weight", mod);
-        if (has(l, probe)) {
+        if (dio_weight_source_has(l->src, probe)) {
             PUSH_OR_FAIL(ly);
             if ((st = get_resample(l, mod, c, 0, ly)) != DIO_OK) goto fail;
         } else {
             snprintf(probe, sizeof(probe), l->native ? "%s.residual.0.gamma" : "%s.norm1.gamma", mod);
-            if (!has(l, probe)) break;
+            if (!dio_weight_source_has(l->src, probe)) break;
             PUSH_OR_FAIL(ly);
             if ((st = get_res(l, mod, c, ly)) != DIO_OK) goto fail;
         }
@@ -383,14 +367,14 @@ static dio_status load_decoder(loader *l)
             c = last_width(v, 0);
             snprintf(mod, sizeof(mod), "decoder.upsamples.%d", n);
             snprintf(probe, sizeof(probe), "%s.resample.1.weight", mod);
-            if (has(l, probe)) {
+            if (dio_weight_source_has(l->src, probe)) {
                 PUSH_OR_FAIL(ly);
                 if ((st = get_resample(l, mod, c, 1, ly)) != DIO_OK) goto fail;
                 snprintf(ly->stage, sizeof(ly->stage), "decoder.up_blocks.%d", block++);
                 continue;
             }
             snprintf(probe, sizeof(probe), "%s.residual.0.gamma", mod);
-            if (!has(l, probe)) break;
+            if (!dio_weight_source_has(l->src, probe)) break;
             PUSH_OR_FAIL(ly);
             if ((st = get_res(l, mod, c, ly)) != DIO_OK) goto fail;
             n_res++;
@@ -404,7 +388,7 @@ static dio_status load_decoder(loader *l)
             for (;; j++) {
                 snprintf(mod, sizeof(mod), "decoder.up_blocks.%d.resnets.%d", i, j);
                 snprintf(probe, sizeof(probe), "%s.norm1.gamma", mod);
-                if (!has(l, probe)) break;
+                if (!dio_weight_source_has(l->src, probe)) break;
                 c = last_width(v, 0);
                 PUSH_OR_FAIL(ly);
                 if ((st = get_res(l, mod, c, ly)) != DIO_OK) goto fail;
@@ -413,7 +397,7 @@ static dio_status load_decoder(loader *l)
             if (j == 0) break;
             snprintf(mod, sizeof(mod), "decoder.up_blocks.%d.upsamplers.0", i);
             snprintf(probe, sizeof(probe), "%s.resample.1.weight", mod);
-            if (has(l, probe)) {
+            if (dio_weight_source_has(l->src, probe)) {
                 c = last_width(v, 0);
                 PUSH_OR_FAIL(ly);
                 if ((st = get_resample(l, mod, c, 1, ly)) != DIO_OK) goto fail;
@@ -453,9 +437,9 @@ dio_status vae_weights_load(vae *v, const dio_weight_source *src, int32_t layout
     snprintf(dn, sizeof(dn), "%s.conv_in.weight", half);
     snprintf(nn, sizeof(nn), "%s.conv1.weight", half);
     if (layout_param == VAE_LAYOUT_AUTO)
-        layout_param = has(&l, dn)   ? VAE_LAYOUT_DIFFUSERS
-                       : has(&l, nn) ? VAE_LAYOUT_NATIVE
-                                     : VAE_LAYOUT_DIFFUSERS;
+        layout_param = dio_weight_source_has(src, dn)   ? VAE_LAYOUT_DIFFUSERS
+                       : dio_weight_source_has(src, nn) ? VAE_LAYOUT_NATIVE
+                                                        : VAE_LAYOUT_DIFFUSERS;
     l.native = layout_param == VAE_LAYOUT_NATIVE;
     v->layout = layout_param;
     st = v->decoder ? load_decoder(&l) : load_encoder(&l);
