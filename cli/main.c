@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "diorama/diorama.h"
 
 #define MAX_PLUGIN_DIRS 16
@@ -674,10 +675,29 @@ done:
     return rc;
 }
 
+/* The command word: the first argument that is neither a global option nor a global option's value. */
+static const char *command_word(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--backend") == 0 || strcmp(a, "--plugin-dir") == 0 || strcmp(a, "--threads") == 0 ||
+            strcmp(a, "-t") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(a, "-v") == 0) continue;
+        return a;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     cli_options o;
     memset(&o, 0, sizeof(o));
+    const char *word = command_word(argc, argv);
+    if (word && strcmp(word, "generate") == 0) return cli_generate(argc, argv);
+    if (word && strcmp(word, "info") == 0) return cli_info(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "backend.h"
 #include "component.h"
 #include "ops.h"
@@ -24,12 +25,6 @@
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(_WIN32)
-#define DIO_API __declspec(dllexport)
-#else
-#define DIO_API __attribute__((visibility("default")))
 #endif
 
 /* The calling thread's message for the last failure ("" when none). Valid until the thread's next
@@ -240,4 +235,8 @@ DIO_API dio_status dio_cache_store(const char *kind, const char *hex, const dio_
 #ifdef __cplusplus
 }
 #endif
+
+#include "graph.h"
+#include "media.h"
+#include "noise.h"
 #endif

@@ -39,9 +39,13 @@ typedef struct dio_sampler_term {
     double coef;
 } dio_sampler_term;
 
-/* One step, as returned by step(): next_x = Σ terms. Before forming next_x, the runner first stores
- * (if store_slot >= 0) the combination `store_terms` into history slot store_slot, so multistep methods
- * keep their own derived quantities (e.g. the x0 estimate). */
+/* One step, as returned by step(): next_x = Σ terms. The runner also stores (if store_slot >= 0) the
+ * combination `store_terms` into history slot store_slot, and (ABI 1.1, if store2_slot >= 0)
+ * `store2_terms` into store2_slot, so multistep methods keep their own derived quantities (UniPC keeps
+ * the x0 estimate and the corrected sample). Every combination of one plan reads its operands as they
+ * were when the step began; the stores are written and x is replaced only after all are formed, so the
+ * order in which a runner evaluates them does not matter. A history slot never stored reads as zeros.
+ * Readers of an older, shorter plan (struct_size) treat store2 as absent. */
 typedef struct dio_sampler_plan {
     uint32_t struct_size;
     int32_t n_terms;
@@ -49,6 +53,10 @@ typedef struct dio_sampler_plan {
     int32_t store_slot; /* -1: store nothing */
     int32_t n_store_terms;
     dio_sampler_term store_terms[DIO_SAMPLER_MAX_TERMS];
+    /* ABI 1.1 */
+    int32_t store2_slot; /* -1: store nothing */
+    int32_t n_store2_terms;
+    dio_sampler_term store2_terms[DIO_SAMPLER_MAX_TERMS];
 } dio_sampler_plan;
 
 typedef struct dio_sampler_create_info {
@@ -75,6 +83,9 @@ typedef struct dio_sampler_iface {
     dio_status (*schedule)(void *self, int32_t n, double *sigmas, double *timesteps);
     /* The plan of step i (0-based) of n. Pure: depends only on i, n, the parameters and the schedule. */
     dio_status (*step)(void *self, int32_t i, int32_t n, dio_sampler_plan *out);
+    /* ABI 1.1 (NULL or absent from a shorter table: 1.0). The first latent is this factor times the
+     * initial noise (rCM starts at t0 * noise; flow samplers at the noise itself). */
+    double (*initial_noise_scale)(void *self, int32_t n);
 } dio_sampler_iface;
 
 static_assert(offsetof(dio_sampler_iface, params) == 16, "dio_sampler_iface ABI 1.0");
@@ -83,7 +94,9 @@ static_assert(offsetof(dio_sampler_iface, destroy) == 32, "dio_sampler_iface ABI
 static_assert(offsetof(dio_sampler_iface, num_steps) == 40, "dio_sampler_iface ABI 1.0");
 static_assert(offsetof(dio_sampler_iface, schedule) == 48, "dio_sampler_iface ABI 1.0");
 static_assert(offsetof(dio_sampler_iface, step) == 56, "dio_sampler_iface ABI 1.0");
+static_assert(offsetof(dio_sampler_iface, initial_noise_scale) == 64, "dio_sampler_iface ABI 1.1");
 static_assert(offsetof(dio_sampler_plan, terms) == 8, "dio_sampler_plan ABI 1.0");
+static_assert(offsetof(dio_sampler_plan, store2_slot) == 272, "dio_sampler_plan ABI 1.1");
 
 #ifdef __cplusplus
 }

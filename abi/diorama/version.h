@@ -16,7 +16,7 @@
 
 /* The ABI these headers describe. */
 #define DIO_ABI_VERSION_MAJOR 1
-#define DIO_ABI_VERSION_MINOR 0
+#define DIO_ABI_VERSION_MINOR 1
 #define DIO_ABI_VERSION DIO_ABI_MAKE(DIO_ABI_VERSION_MAJOR, DIO_ABI_VERSION_MINOR)
 
 /* The oldest ABI a host built from these headers still accepts from a plugin. */

@@ -1,0 +1,1 @@
+/* media_info.c — being written. */

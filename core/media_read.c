@@ -1,0 +1,1 @@
+/* media_read.c — being written. */
