@@ -148,6 +148,24 @@ DIO_API dio_status dio_component_output_shapes(dio_component *component, const d
 DIO_API dio_status dio_component_run(dio_component *component, const dio_tensor *const *inputs,
                                      const dio_tensor *const *outputs);
 
+/* ---- samplers ---- */
+
+typedef struct dio_sampler dio_sampler;
+
+/* Creates sampler `name` ("flow-euler", "flow-unipc", "dmd2", "rcm", or a third party's) with params
+ * validated against its descriptors. Destroy with dio_sampler_destroy (NULL ok) before the context. */
+DIO_API dio_status dio_sampler_create(dio_context *ctx, const char *name, const dio_kv *params,
+                                      size_t n_params, dio_sampler **out);
+DIO_API void dio_sampler_destroy(dio_sampler *sampler);
+DIO_API const dio_sampler_iface *dio_sampler_get_iface(const dio_sampler *sampler);
+/* See dio_sampler_iface. num_steps is >= 1, or 0 with the error set. */
+DIO_API int32_t dio_sampler_num_steps(dio_sampler *sampler, int32_t requested_steps);
+DIO_API dio_status dio_sampler_schedule(dio_sampler *sampler, int32_t n, double *sigmas, double *timesteps);
+/* The plan of step i of n; a plan from an ABI 1.0 plugin is returned with store2 absent. */
+DIO_API dio_status dio_sampler_step(dio_sampler *sampler, int32_t i, int32_t n, dio_sampler_plan *out);
+/* 1.0 for a plugin that does not say (ABI 1.0). */
+DIO_API double dio_sampler_initial_noise_scale(dio_sampler *sampler, int32_t n);
+
 /* ---- weights and tensor files ---- */
 
 typedef struct dio_weights dio_weights;

@@ -1,0 +1,1 @@
+/* libdiorama — samplers by name (being written). */
