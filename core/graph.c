@@ -195,11 +195,16 @@ static dio_status check_refs(const dio_graph *g, const char *s, const char *path
     return DIO_OK;
 }
 
-static dio_status expand(const dio_graph *g, const char *s, char **out)
+/* Expands ${name} (a variable's value is expanded in turn, so a default may use ${graph_dir} or
+ * another variable; depth 8 catches a loop) and $$. References were checked at load time. */
+static dio_status expand_depth(const dio_graph *g, const char *s, int depth, char **out)
 {
     size_t cap = strlen(s) + 64, n = 0;
-    char *r = malloc(cap);
-    if (!r) return oom();
+    char *r, *sub = NULL;
+    if (depth > 8)
+        return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
+                             "graph %s: variables refer to each other in a loop: %s", g->file, s);
+    if (!(r = malloc(cap))) return oom();
     for (const char *p = s; *p; p++) {
         const char *piece = p;
         size_t len = 1;
@@ -209,7 +214,20 @@ static dio_status expand(const dio_graph *g, const char *s, char **out)
             const char *end = strchr(p + 2, '}');
             size_t vl = (size_t)(end - (p + 2));
             int vi = var_index(g, p + 2, vl);
-            piece = vi >= 0 ? g->vars[vi].value : g->base_dir;
+            free(sub);
+            sub = NULL;
+            if (vi >= 0 && g->vars[vi].set) {
+                piece = g->vars[vi].value; /* set from outside: literal text, never expanded */
+            } else if (vi >= 0) {
+                dio_status st = expand_depth(g, g->vars[vi].value, depth + 1, &sub);
+                if (st != DIO_OK) {
+                    free(r);
+                    return st;
+                }
+                piece = sub;
+            } else {
+                piece = g->base_dir;
+            }
             len = strlen(piece);
             p = end;
         }
@@ -218,6 +236,7 @@ static dio_status expand(const dio_graph *g, const char *s, char **out)
             cap = (n + len + 1) * 2;
             if (!(nr = realloc(r, cap))) {
                 free(r);
+                free(sub);
                 return oom();
             }
             r = nr;
@@ -225,9 +244,15 @@ static dio_status expand(const dio_graph *g, const char *s, char **out)
         memcpy(r + n, piece, len);
         n += len;
     }
+    free(sub);
     r[n] = 0;
     *out = r;
     return DIO_OK;
+}
+
+static dio_status expand(const dio_graph *g, const char *s, char **out)
+{
+    return expand_depth(g, s, 0, out);
 }
 
 static dio_status text_from(dio_graph *g, const cJSON *v, const char *path, graph_text *t)
@@ -1075,4 +1100,13 @@ dio_status dio_graph_validate(dio_graph *g, dio_context *ctx)
     }
     g->validated = 1;
     return DIO_OK;
+}
+
+dio_status graph_var_expanded(const dio_graph *g, int index, char **out)
+{
+    if (g->vars[index].set) {
+        *out = dup_str(g->vars[index].value);
+        return *out ? DIO_OK : oom();
+    }
+    return expand(g, g->vars[index].value, out);
 }

@@ -101,6 +101,8 @@ struct dio_graph {
 };
 
 const char *graph_op_name(graph_op op);
+/* Variable `index`'s value with its own ${...} expanded (malloc'd). */
+dio_status graph_var_expanded(const dio_graph *g, int index, char **out);
 /* The node's parameter `key` after expansion, NULL when absent. */
 const char *graph_node_param(const graph_node *node, const char *key);
 const graph_param *graph_node_param_entry(const graph_node *node, const char *key);

@@ -141,6 +141,7 @@ dio_status run_write_video(run_state *rs, const graph_node *nd, const uint8_t *r
     dio_video v;
     dio_media_write_options wo;
     dio_kv *meta = NULL;
+    char **values = NULL;
     dio_status st;
     int nm = 0;
     if ((st = graph_param_double(nd, "fps", 16, 0.001, 1000, &fps)) != DIO_OK ||
@@ -148,13 +149,16 @@ dio_status run_write_video(run_state *rs, const graph_node *nd, const uint8_t *r
         return st;
     if (run_cancelled(rs))
         return dio_set_error(DIO_ERR_CANCELLED, "pipeline: cancelled before writing %s", path);
-    if (!(meta = calloc((size_t)rs->g->n_vars + 2, sizeof(*meta))))
+    if (!(meta = calloc((size_t)rs->g->n_vars + 2, sizeof(*meta))) ||
+        !(values = calloc((size_t)rs->g->n_vars + 1, sizeof(*values)))) {
+        free(meta);
         return dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "pipeline: out of host memory");
+    }
     meta[nm++] = (dio_kv){"software", "diorama " DIO_VERSION_STRING};
     meta[nm++] = (dio_kv){"graph", rs->g->name};
     for (int i = 0; i < rs->g->n_vars; i++)
-        if (strcmp(rs->g->vars[i].name, "output") != 0)
-            meta[nm++] = (dio_kv){rs->g->vars[i].name, rs->g->vars[i].value};
+        if (strcmp(rs->g->vars[i].name, "output") != 0 && graph_var_expanded(rs->g, i, &values[i]) == DIO_OK)
+            meta[nm++] = (dio_kv){rs->g->vars[i].name, values[i]};
     memset(&v, 0, sizeof(v));
     v.struct_size = sizeof(v);
     v.width = (int32_t)w;
@@ -174,6 +178,8 @@ dio_status run_write_video(run_state *rs, const graph_node *nd, const uint8_t *r
     if ((st = dio_media_write(path, &v, &wo)) == DIO_OK)
         dio_log(DIO_LOG_INFO, "pipeline", "wrote %s (%lld frames, %lldx%lld, %.3g fps)", path,
                 (long long)frames, (long long)w, (long long)h, fps);
+    for (int i = 0; i < rs->g->n_vars; i++) free(values[i]);
+    free(values);
     free(meta);
     return st;
 }
