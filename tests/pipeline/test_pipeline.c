@@ -348,6 +348,24 @@ int main(int argc, char **argv)
         printf("FAIL context: %s\n", dio_last_error());
         return 1;
     }
+    {
+        static const char *const all[] = {"tiny-text2world",     "tiny-image2world", "tiny-video2world",
+                                          "text2world",          "image2world",      "video2world",
+                                          "distilled-text2world"};
+        printf("sample graphs\n");
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+            dio_graph *g = NULL;
+            snprintf(path, sizeof(path), "%s/samples/graphs/%s.json", src_dir, all[i]);
+            dio_status st = dio_graph_load(path, &g);
+            CHECK(st == DIO_OK, "%s: %s", path, dio_last_error());
+            if (st == DIO_OK && !strncmp(all[i], "tiny", 4)) {
+                st = dio_graph_validate(g, ctx);
+                CHECK(st == DIO_OK, "%s: %s", path, dio_last_error());
+            }
+            printf("  %-22s %s\n", all[i], st == DIO_OK ? "ok" : dio_last_error());
+            dio_graph_destroy(g);
+        }
+    }
     golden(ctx, "t2w", "tiny-text2world.json");
     /* again: the embeddings now come from the cache and must give the same video */
     golden(ctx, "t2w", "tiny-text2world.json");
