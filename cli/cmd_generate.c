@@ -71,8 +71,11 @@ static void on_progress(void *user, const dio_progress *p)
     if (strcmp(p->phase, "denoise") != 0) {
         if (ps->tty && ps->last_len) fputc('\n', stderr);
         ps->last_len = 0;
-        if (strcmp(p->phase, "denoise") != 0 && p->phase[0] && strcmp(p->phase, "done") != 0)
-            fprintf(stderr, "[%.1fs] %s %s%s\n", p->elapsed_s, p->phase, p->node, p->n_chunks > 1 ? "" : "");
+        if (p->phase[0] && strcmp(p->phase, "done") != 0 && strcmp(p->phase, "load") != 0) {
+            fprintf(stderr, "[%.1fs] %s (node %s)", p->elapsed_s, p->phase, p->node);
+            if (p->n_chunks > 1) fprintf(stderr, " chunk %d/%d", p->chunk + 1, p->n_chunks);
+            fputc('\n', stderr);
+        }
         if (strcmp(p->phase, "done") == 0) fprintf(stderr, "[%.1fs] done\n", p->elapsed_s);
         ps->step_t0 = p->elapsed_s;
         return;
