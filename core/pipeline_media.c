@@ -79,6 +79,8 @@ dio_status run_load_condition(run_state *rs, const graph_node *nd, run_value *ou
         (st = graph_param_int(nd, "latent_frames", 1, 1, 64, &n)) != DIO_OK ||
         (st = graph_param_bool(nd, "resize", 1, &resize)) != DIO_OK)
         return st;
+    /* The clip is as long as what the denoise node generates (one chunk of a long video). */
+    if (rs->chunk_frames > 0) T = rs->chunk_frames;
     if (!path[0])
         return dio_set_error(DIO_ERR_INVALID_ARGUMENT,
                              "pipeline: %s.params.path: no conditioning file given "
