@@ -7,8 +7,12 @@
  * cache (its -v log says "cache hit" and never "loading the text encoder") and gives the same tensors;
  * --no-cache recomputes; --negative matches negative.embeds. Bad inputs fail with exit status 1, a clear
  * message and no output file: a missing tokenizer folder (with and without the cache), an invalid UTF-8
- * prompt, a missing encoder; no prompt at all is a usage error (2).
+ * prompt, a missing encoder; no prompt at all is a usage error (2). An empty prompt (--prompt "") succeeds:
+ * the template alone, then pads (ids against tokenizer_cases.json's "empty" case). A prompt longer than
+ * --max-length succeeds cut on the right: at 512 its ids and embedding rows equal the first 512 of the same
+ * prompt at 2048 (causal attention: later tokens never change earlier rows), mask all ones.
  * Usage: test_encode_prompt DIORAMA_EXE PLUGIN_DIR FIXTURE_DIR(tests/fixtures/text) WORK_DIR */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
@@ -99,6 +103,23 @@ done:
 }
 
 /* Removes the entries a previous run left in CACHE/prompt-embeddings, so that the first run here misses. */
+/* A copy of tensor NAME of the safetensors file PATH (f32 or i64), with its element count; NULL if absent. */
+static void *read_tensor(const char *path, const char *name, int64_t *n)
+{
+    dio_weights *w = NULL;
+    dio_weight_info wi;
+    void *p = NULL;
+    wi.struct_size = sizeof(wi);
+    *n = 0;
+    if (dio_weights_open(path, &w) == DIO_OK && dio_weights_find(w, name, &wi) == DIO_OK &&
+        (p = malloc(wi.nbytes ? wi.nbytes : 1)) != NULL) {
+        memcpy(p, wi.data, wi.nbytes);
+        *n = (int64_t)(wi.nbytes / 8 * (wi.dtype == DIO_DTYPE_F32 ? 2 : 1));
+    }
+    dio_weights_close(w);
+    return p;
+}
+
 static void empty_cache(const char *cache)
 {
     char dir[1100], p[2400];
@@ -221,6 +242,79 @@ int main(int argc, char **argv)
     CHECK(rc == 0 && de < 1e-4 && diff(outn, "input_ids", "negative.input_ids") == 0,
           "--negative rc %d diff %g", rc, de);
     printf("negative prompt: embeds max |diff| %.3g\n", de);
+
+    /* an empty prompt: the template alone (the fixture's "empty" case, tiny vocabulary), then pads */
+    {
+        char cpath[1024], outE[1024];
+        snprintf(cpath, sizeof cpath, "%s/tokenizer_cases.json", fix);
+        snprintf(outE, sizeof outE, "%s/ep_empty.safetensors", work);
+        remove(outE);
+        FILE *f = fopen(cpath, "rb");
+        static char js[1 << 20];
+        size_t jl = f ? fread(js, 1, sizeof js - 1, f) : 0;
+        if (f) fclose(f);
+        js[jl] = 0;
+        cJSON *root = cJSON_Parse(js), *c = NULL, *want = NULL, *pad = NULL;
+        cJSON *cases = cJSON_GetObjectItem(root, "cases");
+        for (c = cases ? cases->child : NULL; c; c = c->next)
+            if (!strcmp(cJSON_GetObjectItem(c, "name")->valuestring, "empty")) break;
+        if (c) want = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "tiny"), "templated_ids");
+        pad = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "special_ids"), "tiny"),
+                                  "<|endoftext|>");
+        const char *ae[] = {
+            "encode-prompt", "--no-cache", "--text-encoder", te,   "--tokenizer", tok, "--prompt", "",
+            "--max-length",  "64",         "--output",       outE, NULL};
+        rc = run_cli(ae);
+        int64_t ni = 0, nm = 0;
+        int64_t *ids = read_tensor(outE, "input_ids", &ni), *mask = read_tensor(outE, "attention_mask", &nm);
+        int good = rc == 0 && want && pad && ids && mask && ni == 64 && nm == 64;
+        int64_t k = want ? cJSON_GetArraySize(want) : 0;
+        for (int64_t i = 0; good && i < 64; i++)
+            good = i < k ? ids[i] == (int64_t)cJSON_GetArrayItem(want, (int)i)->valuedouble && mask[i] == 1
+                         : ids[i] == (int64_t)pad->valuedouble && mask[i] == 0;
+        CHECK(good, "empty prompt (rc %d):\n%s", rc, log_text);
+        printf("empty prompt: the template alone (%lld ids), then pads\n", (long long)k);
+        free(ids), free(mask);
+        cJSON_Delete(root);
+        remove(outE);
+    }
+
+    /* a prompt longer than max_length: cut on the right */
+    {
+        static char longp[16384];
+        size_t pl = 0;
+        for (int i = 0; pl < 2500; i++)
+            pl += (size_t)snprintf(longp + pl, sizeof longp - pl, "robot arm %d picks the red cube. ", i);
+        char o512[1024], o2048[1024];
+        snprintf(o512, sizeof o512, "%s/ep_long512.safetensors", work);
+        snprintf(o2048, sizeof o2048, "%s/ep_long2048.safetensors", work);
+        const char *l1[] = {
+            "encode-prompt", "--no-cache", "--text-encoder", te,   "--tokenizer", tok, "--prompt", longp,
+            "--max-length",  "512",        "--output",       o512, NULL};
+        const char *l2[] = {
+            "encode-prompt", "--no-cache",   "--text-encoder", te,         "--tokenizer", tok, "--prompt",
+            longp,           "--max-length", "2048",           "--output", o2048,         NULL};
+        int rc1 = run_cli(l1), rc2 = run_cli(l2);
+        int64_t na, nb, nma, nmb, nea, neb;
+        int64_t *ia = read_tensor(o512, "input_ids", &na), *ib = read_tensor(o2048, "input_ids", &nb);
+        int64_t *ma = read_tensor(o512, "attention_mask", &nma),
+                *mb = read_tensor(o2048, "attention_mask", &nmb);
+        float *ea = read_tensor(o512, "embeddings", &nea), *eb = read_tensor(o2048, "embeddings", &neb);
+        int64_t real = 0;
+        int good = rc1 == 0 && rc2 == 0 && ia && ib && ma && mb && ea && eb && na == 512 && nb == 2048 &&
+                   nea * 4 == neb;
+        for (int64_t i = 0; good && i < 2048; i++) real += mb[i];
+        for (int64_t i = 0; good && i < 512; i++) good = ma[i] == 1 && ia[i] == ib[i];
+        double md = good ? 0 : INFINITY;
+        for (int64_t i = 0; good && i < nea; i++) md = fmax(md, fabs((double)ea[i] - eb[i]));
+        CHECK(good && real > 512 && real < 2048 && md < 1e-4,
+              "long prompt: rc %d/%d, %lld tokens, embedding rows differ by %g", rc1, rc2, (long long)real,
+              md);
+        printf("long prompt: %lld tokens cut to 512, rows equal the uncut run's (max |diff| %.3g)\n",
+               (long long)real, md);
+        free(ia), free(ib), free(ma), free(mb), free(ea), free(eb);
+        remove(o512), remove(o2048);
+    }
 
     /* bad inputs: exit 1, a message naming the problem, no output file */
     const char *b1[] = {"encode-prompt", "--text-encoder", te,         "--tokenizer", "/nonexistent/tok",

@@ -3,7 +3,9 @@
  * then pads) and without (ids, then pads), the padded/truncated cases at 64 and 512 with their masks, a 1-D
  * [N] input ending at its NUL; and the defined failures: invalid UTF-8 fails run() naming the prompt and
  * byte, a missing tokenizer folder or a missing tokenizer_dir fails create(), a bad lengths entry fails
- * run(). Usage: test_tok_component PLUGIN_DIR FIXTURE_DIR(tests/fixtures/text) */
+ * run(); an empty prompt gives the template alone then pads (tiny at 64, real vocabulary at 512 against the
+ * fixture's "empty" case); a prompt of thousands of tokens at max_length 512 gives the first 512 ids of its
+ * uncut encoding, mask all ones. Usage: test_tok_component PLUGIN_DIR FIXTURE_DIR(tests/fixtures/text) */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +193,8 @@ static void cases(const cJSON *root, const char *fix, const char *which, int64_t
     printf("%s: %d/%d padded cases exact\n", which, pok, ptotal);
 }
 
+static const cJSON *root_json;
+
 static void failures_defined(const char *fix)
 {
     char dir[1024];
@@ -238,6 +242,44 @@ static void failures_defined(const char *fix)
           "empty prompt: template overhead 41 expected");
     free(ids), free(mask);
     dio_component_destroy(c);
+
+    /* a prompt far longer than 512 tokens, real vocabulary: cut on the right to 512 (mask all ones, no pad,
+     * so the template's closing <|im_end|> is gone), equal to the first 512 ids of the uncut encoding */
+    snprintf(dir, sizeof dir, "%s/tokenizer", fix);
+    size_t pl = 0;
+    char *longp = malloc(20000);
+    for (int i = 0; pl < 19000; i++)
+        pl += (size_t)snprintf(longp + pl, 20000 - pl,
+                               "robot arm %d picks cube, caf\xC3\xA9 \xE6\x9C\xBA\xE5\x99\xA8 ", i);
+    dio_component *c512 = make(dir, "512", "true"), *cbig = make(dir, "16384", "true");
+    int64_t *ids512 = NULL, *mask512 = NULL, *idsb = NULL, *maskb = NULL, Lb = 0, n_real = 0;
+    int good =
+        c512 && cbig &&
+        tokenize(c512, (const unsigned char *)longp, 1, (int64_t)pl, NULL, &ids512, &mask512, &L) == DIO_OK &&
+        tokenize(cbig, (const unsigned char *)longp, 1, (int64_t)pl, NULL, &idsb, &maskb, &Lb) == DIO_OK &&
+        L == 512;
+    for (int64_t i = 0; good && i < Lb; i++) n_real += maskb[i];
+    for (int64_t i = 0; good && i < 512; i++) good = mask512[i] == 1 && ids512[i] == idsb[i];
+    const cJSON *sp = cJSON_GetObjectItem(cJSON_GetObjectItem(root_json, "special_ids"), "full");
+    int64_t im_end = (int64_t)cJSON_GetObjectItem(sp, "<|im_end|>")->valuedouble,
+            eot = (int64_t)cJSON_GetObjectItem(sp, "<|endoftext|>")->valuedouble;
+    CHECK(good && n_real > 512 && n_real < Lb && idsb[n_real - 2] == im_end && ids512[511] != im_end,
+          "a prompt of %lld tokens at max_length 512 is not the first 512 ids", (long long)n_real);
+    free(ids512), free(mask512), free(idsb), free(maskb), free(longp);
+    dio_component_destroy(c512);
+    dio_component_destroy(cbig);
+    /* an empty prompt at 512, real vocabulary: the fixture's templated ids of case "empty", then pads */
+    c = make(dir, "512", "true");
+    lens[0] = 0;
+    const cJSON *cs = cJSON_GetObjectItem(root_json, "cases"), *e;
+    for (e = cs ? cs->child : NULL; e; e = e->next)
+        if (!strcmp(cJSON_GetObjectItem(e, "name")->valuestring, "empty")) break;
+    CHECK(c && e && tokenize(c, (const unsigned char *)"x", 1, 1, lens, &ids, &mask, &L) == DIO_OK &&
+              L == 512 &&
+              row_ok(ids, mask, L, cJSON_GetObjectItem(cJSON_GetObjectItem(e, "full"), "templated_ids"), eot),
+          "empty prompt at 512 (real vocabulary)");
+    free(ids), free(mask);
+    dio_component_destroy(c);
 }
 
 int main(int argc, char **argv)
@@ -259,6 +301,7 @@ int main(int argc, char **argv)
     }
     cases(root, argv[2], "tiny", 1000);
     cases(root, argv[2], "full", 151643);
+    root_json = root;
     failures_defined(argv[2]);
     dio_backend_close(be);
     dio_context_destroy(ctx);

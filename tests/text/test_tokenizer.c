@@ -150,8 +150,26 @@ static void check_behaviours(const char *fix, const char *work)
         CHECK(rc != 0 && ids == NULL && n == 0 && strstr(err, "invalid UTF-8 at byte"), "bad utf8 %zu: %s", i,
               err);
     }
-    /* empty prompt: no ids; templated: only the template */
+    /* invalid UTF-8 after an added token: the offset counts from the start of the text */
+    err[0] = 0;
+    CHECK(qwen_tok_encode(t, "<|im_start|>ab\xff", 15, &ids, &n, err, sizeof err) != 0 && !ids && n == 0 &&
+              strstr(err, "invalid UTF-8 at byte 14"),
+          "bad utf8 after an added token: %s", err);
+    /* empty prompt: no ids; templated: only the template (the fixture's "empty" case checks the ids), and
+     * padded to 512 it is the template, then pads with mask 0 */
     CHECK(qwen_tok_encode(t, "", 0, &ids, &n, err, sizeof err) == 0 && n == 0 && !ids, "empty");
+    {
+        int32_t *tmpl = NULL, pids[512], pmask[512];
+        size_t nt = 0, np = 0;
+        int ok = qwen_tok_encode_cosmos(t, "", 0, 0, NULL, NULL, &tmpl, &nt, err, sizeof err) == 0 &&
+                 qwen_tok_encode_cosmos(t, "", 0, 512, pids, pmask, NULL, &np, err, sizeof err) == 0 &&
+                 np == 512 && nt > 0 && nt < 512;
+        for (size_t i = 0; ok && i < 512; i++)
+            ok =
+                i < nt ? pids[i] == tmpl[i] && pmask[i] == 1 : pids[i] == qwen_tok_pad_id(t) && pmask[i] == 0;
+        CHECK(ok, "empty prompt padded to 512: %s", err);
+        free(tmpl);
+    }
     /* a prompt far over 512 tokens: cut on the right, no padding, mask all ones */
     size_t L = 5000;
     char *longp = malloc(L + 1);
@@ -207,6 +225,16 @@ static void check_behaviours(const char *fix, const char *work)
     CHECK(system(cmd) == 0, "write merges");
     t = qwen_tok_load(p, err, sizeof err);
     CHECK(!t && strstr(err, "merges.txt line 2") && strstr(err, "not in vocab.json"), "bad merge: %s", err);
+    /* tokenizer_config.json missing (vocab and merges present), then vocab.json missing alone */
+    snprintf(cmd, sizeof cmd, "cp '%s'/merges.txt '%s' && rm '%s'/tokenizer_config.json", dir, p, p);
+    CHECK(system(cmd) == 0, "prepare %s", p);
+    t = qwen_tok_load(p, err, sizeof err);
+    CHECK(!t && strstr(err, "cannot open") && strstr(err, "tokenizer_config.json"), "missing config: %s",
+          err);
+    snprintf(cmd, sizeof cmd, "cp '%s'/tokenizer_config.json '%s' && rm '%s'/vocab.json", dir, p, p);
+    CHECK(system(cmd) == 0, "prepare %s", p);
+    t = qwen_tok_load(p, err, sizeof err);
+    CHECK(!t && strstr(err, "cannot open") && strstr(err, "vocab.json"), "missing vocab: %s", err);
     snprintf(cmd, sizeof cmd, "printf '{\"a\": ' > '%s/vocab.json'", p);
     CHECK(system(cmd) == 0, "write vocab");
     t = qwen_tok_load(p, err, sizeof err);
