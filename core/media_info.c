@@ -8,7 +8,8 @@
  * rate the writer used, see dio_media_webp_fps), "vp8"/"vp8l" from the first frame, and our XMP
  * pairs (<dio:key>/<dio:value>, XML entities undone). Anything else goes through libavformat: the
  * container's frame count, or a count of the video packets when it has none; the tags of the file
- * (the MP4 brand tags major_brand, minor_version and compatible_brands left out). */
+ * (the MP4 brand tags major_brand, minor_version and compatible_brands left out), and for a single
+ * PNG image its text chunks. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -419,6 +420,10 @@ static dio_status info_ffmpeg(const char *path, builder *b)
         st = oom(path);
         goto fail;
     }
+    /* A single PNG image: its text chunks are the metadata (FFmpeg keeps them per frame). */
+    if (s->codecpar->codec_id == AV_CODEC_ID_PNG && dio_media_is_image_demuxer(fmt) &&
+        (st = png_chunks(path, path, b)) != DIO_OK)
+        goto fail;
     while ((e = av_dict_get(fmt->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) {
         if (strcmp(e->key, "major_brand") == 0 || strcmp(e->key, "minor_version") == 0 ||
             strcmp(e->key, "compatible_brands") == 0)

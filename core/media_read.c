@@ -454,7 +454,6 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
     WebPAnimDecoderOptions dopt;
     WebPAnimInfo info;
     dio_status st;
-    int last_ts = 0;
 
     if ((st = dio_media_load_file(path, &bytes, &size)) != DIO_OK) return st;
     WebPData data = {bytes, size};
@@ -469,7 +468,7 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
         goto fail;
     }
     if (info.canvas_width == 0 || info.canvas_height == 0 || info.canvas_width > MAX_SIDE ||
-        info.canvas_height > MAX_SIDE || info.frame_count > MAX_FRAMES) {
+        info.canvas_height > MAX_SIDE || (info.frame_count > MAX_FRAMES && a->max_frames == 0)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': %ux%u px, %u frames is beyond the limits", path,
                            info.canvas_width, info.canvas_height, info.frame_count);
         goto fail;
@@ -486,7 +485,6 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
         const uint8_t *planes[4] = {rgba, NULL, NULL, NULL};
         int ls[4] = {w * 4, 0, 0, 0};
         if ((st = acc_push(a, planes, ls, w, h, AV_PIX_FMT_RGBA, AVCOL_SPC_RGB, 1)) != DIO_OK) goto fail;
-        last_ts = ts;
     }
     if (a->frames == 0) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': no frame in the WebP file", path);
@@ -511,7 +509,6 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
         }
         WebPDemuxDelete(demux);
     }
-    (void)last_ts;
     st = DIO_OK;
 fail:
     WebPAnimDecoderDelete(dec);

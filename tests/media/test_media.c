@@ -16,9 +16,10 @@
  * unknown format, a folder that is not ours) leave no file under the final name, no temporary
  * file, and an earlier file intact. Odd sizes: MP4 pads to even (last column/row repeated), WebP
  * and PNG keep them. The mpeg4 fallback is forced with DIORAMA_MP4_ENCODER. The CLI prints the info
- * and exits 1 on a bad file.
+ * and exits 1 on a bad file. Files made by the ffmpeg command line (JPEG, still WebP, FFV1 in
+ * Matroska, grey and palette PNG) read as expected.
  * Usage: test_media CASE WORK_DIR [DIORAMA_EXE]; CASE is one of roundtrip, resize, corrupt, atomic,
- * odd, fallback, cli. */
+ * odd, fallback, foreign, cli. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -151,16 +152,19 @@ static void check_metadata(const char *path, const dio_media_info *info)
 }
 
 /* Runs a shell command and returns its stdout (static buffer). */
+static int capture_status; /* the exit status of the last capture() */
 static const char *capture(const char *cmd)
 {
     static char out[8192];
     FILE *p = popen(cmd, "r");
     size_t n = 0;
     out[0] = 0;
+    capture_status = -1;
     if (!p) return out;
     n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = 0;
-    pclose(p);
+    int rc = pclose(p);
+    capture_status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     return out;
 }
 
@@ -329,6 +333,11 @@ static void case_roundtrip(void)
     if (r.rgb)
         CHECK(memcmp(r.rgb, v.rgb + (size_t)3 * W * H * 3, (size_t)W * H * 3) == 0, "png frame 3 pixels");
     dio_video_free(&r);
+    CHECK(dio_media_info_read(path_of("clip/00000.png"), &info) == DIO_OK && info.frames == 1 &&
+              info.fps == 0,
+          "info on 00000.png alone: %s", dio_last_error());
+    check_metadata("clip/00000.png", &info);
+    dio_media_info_free(&info);
     CHECK(dio_media_info_read(folder, &info) == DIO_OK, "info png: %s", dio_last_error());
     CHECK(info.width == W && info.height == H && info.frames == T && fabs(info.fps - FPS) < 1e-9,
           "png info %dx%d %d @%g", info.width, info.height, info.frames, info.fps);
@@ -819,6 +828,77 @@ static void case_fallback(void)
     dio_video_free(&v);
 }
 
+/* ---- files made by the ffmpeg command line: JPEG, still WebP, FFV1 in Matroska, grey and palette PNG ----
+ */
+
+static void case_foreign(void)
+{
+    dio_video v, r;
+    dio_media_info info;
+    double mean;
+    int max;
+    char cmd[4096];
+    make_clip(&v, W, H, T);
+    dio_media_write_options o = wopts(DIO_MEDIA_PNG, 0, NULL, 0);
+    CHECK(dio_media_write(path_of("src.png"), &v, &o) == DIO_OK, "write src: %s", dio_last_error());
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && ffmpeg -v error -y -i src/00000.png -q:v 2 a.jpg && "
+             "ffmpeg -v error -y -i src/00000.png -c:v libwebp -lossless 1 still.webp && "
+             "ffmpeg -v error -y -framerate 10 -i src/%%05d.png -c:v ffv1 clip.mkv && "
+             "ffmpeg -v error -y -i src/00000.png -pix_fmt gray grey.png && "
+             "ffmpeg -v error -y -i src/00000.png -pix_fmt pal8 pal.png",
+             work);
+    int rc = system(cmd);
+    CHECK(rc == 0, "the ffmpeg command line could not make the inputs");
+    if (rc != 0) goto done;
+    /* JPEG: one frame, fps 0, near the source (q 2, 4:2:0). */
+    CHECK(read_video(path_of("a.jpg"), 0, 0, 0, &r) == DIO_OK && r.width == W && r.height == H &&
+              r.frames == 1 && r.fps == 0,
+          "jpeg %dx%d %d @%g: %s", r.width, r.height, r.frames, r.fps, dio_last_error());
+    if (r.rgb) {
+        compare(&v, &r, W, H, &mean, &max);
+        printf("jpeg q2: mean abs error %.3f, max %d\n", mean, max);
+        CHECK(mean < 4 && max < 48, "jpeg error mean %.3f max %d", mean, max);
+    }
+    dio_video_free(&r);
+    CHECK(dio_media_info_read(path_of("a.jpg"), &info) == DIO_OK && info.frames == 1 && info.fps == 0 &&
+              strcmp(info.codec, "mjpeg") == 0,
+          "jpeg info");
+    dio_media_info_free(&info);
+    /* A still lossless WebP (libwebp path, not animated): exact, fps 0. */
+    CHECK(read_video(path_of("still.webp"), 0, 0, 0, &r) == DIO_OK && r.frames == 1 && r.fps == 0 &&
+              r.width == W,
+          "still webp: %s", dio_last_error());
+    if (r.rgb) CHECK(memcmp(r.rgb, v.rgb, (size_t)W * H * 3) == 0, "still lossless webp pixels");
+    dio_video_free(&r);
+    CHECK(dio_media_info_read(path_of("still.webp"), &info) == DIO_OK && info.frames == 1 && info.fps == 0 &&
+              strcmp(info.codec, "vp8l") == 0,
+          "still webp info");
+    dio_media_info_free(&info);
+    /* FFV1 (lossless RGB) in Matroska at 10 fps: exact pixels, 13 frames; info counts them. */
+    CHECK(read_video(path_of("clip.mkv"), 0, 0, 0, &r) == DIO_OK && r.frames == T && fabs(r.fps - 10) < 1e-9,
+          "ffv1 mkv %d frames @%g: %s", r.frames, r.fps, dio_last_error());
+    if (r.rgb && r.frames == T) {
+        compare(&v, &r, W, H, &mean, &max);
+        CHECK(max == 0, "ffv1 max %d", max);
+    }
+    dio_video_free(&r);
+    CHECK(dio_media_info_read(path_of("clip.mkv"), &info) == DIO_OK && info.frames == T &&
+              strcmp(info.codec, "ffv1") == 0 && strcmp(info.container, "matroska") == 0,
+          "mkv info %d %s %s", info.frames, info.codec, info.container);
+    dio_media_info_free(&info);
+    /* Grey and palette PNGs become RGB. */
+    CHECK(read_video(path_of("grey.png"), 0, 0, 0, &r) == DIO_OK && r.rgb && r.rgb[0] == r.rgb[1] &&
+              r.rgb[1] == r.rgb[2],
+          "grey png: %s", dio_last_error());
+    dio_video_free(&r);
+    CHECK(read_video(path_of("pal.png"), 32, 32, 0, &r) == DIO_OK && r.width == 32, "palette png: %s",
+          dio_last_error());
+    dio_video_free(&r);
+done:
+    dio_video_free(&v);
+}
+
 /* ---- the CLI ---- */
 
 static void case_cli(const char *exe)
@@ -832,6 +912,7 @@ static void case_cli(const char *exe)
     snprintf(cmd, sizeof(cmd), "'%s' info '%s'", exe, path_of("cli.mp4"));
     const char *out = capture(cmd);
     printf("%s", out);
+    CHECK(capture_status == 0, "diorama info exit %d", capture_status);
     CHECK(strstr(out, "size       64x48\n") && strstr(out, "frames     13\n") &&
               strstr(out, "fps        16\n") && strstr(out, "container  mp4\n") &&
               strstr(out, "codec      h264\n"),
@@ -841,6 +922,7 @@ static void case_cli(const char *exe)
           "info mp4 metadata");
     snprintf(cmd, sizeof(cmd), "'%s' info '%s'", exe, path_of("cli.webp"));
     out = capture(cmd);
+    CHECK(capture_status == 0, "diorama info exit %d", capture_status);
     CHECK(strstr(out, "frames     13\n") && strstr(out, "container  webp\n") && strstr(out, "  seed=42\n"),
           "info webp output: %s", out);
     write_bytes(path_of("cli_bad.mp4"), "nope", 4);
@@ -880,6 +962,8 @@ int main(int argc, char **argv)
         case_odd();
     else if (strcmp(argv[1], "fallback") == 0)
         case_fallback();
+    else if (strcmp(argv[1], "foreign") == 0)
+        case_foreign();
     else if (strcmp(argv[1], "cli") == 0 && argc > 3)
         case_cli(argv[3]);
     else {
