@@ -23,15 +23,8 @@
 #include <webp/demux.h>
 
 #include "diorama/diorama.h"
+#include "media_internal.h"
 
-/* Shared with media_read.c. */
-char *dio_media_png_folder(const char *path);
-int dio_media_is_webp(const char *path);
-dio_status dio_media_load_file(const char *path, uint8_t **data, size_t *size);
-double dio_media_webp_fps(int frames, int total_ms);
-int dio_media_is_frame_name(const char *name);
-dio_status dio_media_open_input(const char *path, AVFormatContext **out);
-int dio_media_is_image_demuxer(const AVFormatContext *fmt);
 
 typedef struct builder {
     dio_media_info info;

@@ -36,19 +36,9 @@
 #include <webp/demux.h>
 
 #include "diorama/diorama.h"
+#include "media_internal.h"
 
-#define MAX_SIDE 16384
-#define MAX_FRAMES 100000
 
-/* Shared with media_write.c and media_info.c. */
-void dio_media_ffmpeg_setup(void);
-char *dio_media_png_folder(const char *path);
-int dio_media_is_webp(const char *path);
-dio_status dio_media_load_file(const char *path, uint8_t **data, size_t *size);
-double dio_media_webp_fps(int frames, int total_ms);
-int dio_media_is_frame_name(const char *name);
-dio_status dio_media_open_input(const char *path, AVFormatContext **out);
-int dio_media_is_image_demuxer(const AVFormatContext *fmt);
 
 /* ---- shared helpers ---- */
 

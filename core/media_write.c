@@ -48,13 +48,9 @@
 #include <webp/mux.h>
 
 #include "diorama/diorama.h"
+#include "media_internal.h"
 
-#define MAX_SIDE 16384
-#define MAX_FRAMES 100000
 
-/* Shared with media_read.c. */
-void dio_media_ffmpeg_setup(void);
-int dio_media_is_frame_name(const char *name);
 
 /* ---- paths ---- */
 
