@@ -1,0 +1,102 @@
+/* CUDA backend — call validation shared by every op file.
+ *
+ * The same strict rules as the CPU backend: a view must address only bytes inside its buffer (the
+ * extreme offsets are computed with negative strides allowed), element 0 must be aligned to the element
+ * size, and every tensor of a call must live on the device of the stream that runs it. Checks run on
+ * the host before anything is queued, so a refused call never touches the device. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+
+int cuda_is_float_activation(int32_t dtype)
+{
+    return dtype == DIO_DTYPE_F32 || dtype == DIO_DTYPE_F16 || dtype == DIO_DTYPE_BF16;
+}
+
+const char *cuda_shape_str(const dio_tensor *t, char *buf, size_t n)
+{
+    return dio_shape_format(t ? t->ndim : 0, t ? t->shape : NULL, buf, n);
+}
+
+int cuda_same_shape(const dio_tensor *a, const dio_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+dio_status cuda_check_tensor(const cuda_backend *be, const dio_tensor *t, const char *what, int32_t device)
+{
+    size_t esize;
+    __int128 lo = 0, hi = 0;
+    if (!t) return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s is missing", what);
+    if (t->struct_size < sizeof(dio_tensor))
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: tensor struct_size %u is too small", what,
+                          t->struct_size);
+    esize = dio_dtype_size(t->dtype);
+    if (!esize) return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "%s: unknown dtype %d", what, t->dtype);
+    if (t->ndim < 0 || t->ndim > DIO_MAX_DIMS)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: ndim %d outside 0..%d", what, t->ndim,
+                          DIO_MAX_DIMS);
+    if (!t->buffer) return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: no buffer", what);
+    if (t->buffer->device != device)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
+                          "%s: the buffer is on device %d, the op runs on device %d", what, t->buffer->device,
+                          device);
+    if (((uintptr_t)t->buffer->ptr + t->offset) % esize)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s data at offset %llu is not %zu-byte aligned",
+                          what, dio_dtype_name(t->dtype), (unsigned long long)t->offset, esize);
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0 || t->shape[i] > ((int64_t)1 << 48))
+            return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: dim %d has size %lld", what, i,
+                              (long long)t->shape[i]);
+        if (t->shape[i] == 0) return DIO_OK; /* empty: addresses nothing */
+        if (t->stride[i] > 0)
+            hi += (__int128)(t->shape[i] - 1) * t->stride[i];
+        else
+            lo += (__int128)(t->shape[i] - 1) * t->stride[i];
+    }
+    lo = lo * (__int128)esize + (__int128)t->offset;
+    hi = (hi + 1) * (__int128)esize + (__int128)t->offset;
+    if (lo < 0 || hi > (__int128)t->buffer->size)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
+                          "%s: the view (offset %llu, %s) reaches outside its buffer of %llu bytes", what,
+                          (unsigned long long)t->offset, dio_dtype_name(t->dtype),
+                          (unsigned long long)t->buffer->size);
+    return DIO_OK;
+}
+
+dio_status cuda_check_call(const cuda_backend *be, const dio_op_call *call, int min_inputs, int max_inputs,
+                           int n_required_inputs, int n_outputs, int32_t device)
+{
+    const char *op = dio_op_name(call->op);
+    char what[96];
+    dio_status st;
+    if (call->struct_size < sizeof(dio_op_call))
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: dio_op_call struct_size %u is too small", op,
+                          call->struct_size);
+    if (call->n_inputs < min_inputs || call->n_inputs > max_inputs)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %d inputs given, expected %d..%d", op,
+                          call->n_inputs, min_inputs, max_inputs);
+    if (call->n_outputs != n_outputs)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %d outputs given, expected %d", op,
+                          call->n_outputs, n_outputs);
+    if ((call->n_inputs && !call->inputs) || !call->outputs)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: NULL tensor array", op);
+    for (int i = 0; i < call->n_inputs; i++) {
+        if (!call->inputs[i]) {
+            if (i < n_required_inputs)
+                return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: input %d is required", op, i);
+            continue;
+        }
+        snprintf(what, sizeof(what), "%s input %d", op, i);
+        if ((st = cuda_check_tensor(be, call->inputs[i], what, device)) != DIO_OK) return st;
+    }
+    for (int i = 0; i < n_outputs; i++) {
+        snprintf(what, sizeof(what), "%s output %d", op, i);
+        if ((st = cuda_check_tensor(be, call->outputs[i], what, device)) != DIO_OK) return st;
+    }
+    return DIO_OK;
+}

@@ -1,0 +1,276 @@
+/* CUDA backend — the element-wise op family on the host side: ADD, MUL (NumPy broadcasting of a and b
+ * to y's shape), AXPBY, CLAMP, COPY (any strides, f32/f16/bf16 conversion, bit copy for equal dtypes),
+ * SILU, GELU (erf or tanh) and SWIGLU.
+ *
+ * Each op checks its call with the rules of ops.h, describes its operands on y's shape (a broadcast dim
+ * is a stride of 0) and hands one cuda_ew_desc to the strided kernel of cuda_elementwise_kernels.cu,
+ * which computes in f32. Every element is read and written by the same thread, so an output that is
+ * exactly an input view (in place) is safe. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+
+/* ---- checks ---- */
+
+static dio_status check_float(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t)
+{
+    if (!cuda_is_float_activation(t->dtype))
+        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "%s: %s has dtype %s; it must be f32, f16 or bf16", op,
+                          what, dio_dtype_name(t->dtype));
+    return DIO_OK;
+}
+
+static dio_status check_dtype_as(const cuda_backend *be, const char *op, const char *what,
+                                 const dio_tensor *t, const char *ref_name, const dio_tensor *ref)
+{
+    if (t->dtype != ref->dtype)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has dtype %s but %s has %s; they must match",
+                          op, what, dio_dtype_name(t->dtype), ref_name, dio_dtype_name(ref->dtype));
+    return DIO_OK;
+}
+
+static dio_status check_shape_as(const cuda_backend *be, const char *op, const char *what,
+                                 const dio_tensor *t, const char *ref_name, const dio_tensor *ref)
+{
+    char a[160], b[160];
+    if (!cuda_same_shape(t, ref))
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has shape %s but %s has %s; they must match",
+                          op, what, cuda_shape_str(t, a, sizeof(a)), ref_name,
+                          cuda_shape_str(ref, b, sizeof(b)));
+    return DIO_OK;
+}
+
+static dio_status check_broadcast(const cuda_backend *be, const char *op, const char *what,
+                                  const dio_tensor *t, const dio_tensor *y)
+{
+    char a[160], b[160];
+    int bad = t->ndim > y->ndim;
+    for (int i = 0; !bad && i < t->ndim; i++) {
+        int64_t ye = y->shape[y->ndim - t->ndim + i];
+        bad = t->shape[i] != 1 && t->shape[i] != ye;
+    }
+    if (bad)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
+                          "%s: %s of shape %s does not broadcast to y's shape %s", op, what,
+                          cuda_shape_str(t, a, sizeof(a)), cuda_shape_str(y, b, sizeof(b)));
+    return DIO_OK;
+}
+
+static dio_status check_binary(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const char *op = dio_op_name(call->op);
+    const dio_tensor *a, *b, *y;
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 2, 2, 2, 1, device)) != DIO_OK) return st;
+    a = call->inputs[0];
+    b = call->inputs[1];
+    y = call->outputs[0];
+    if ((st = check_float(be, op, "y", y)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "a", a, "y", y)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "b", b, "y", y)) != DIO_OK) return st;
+    if ((st = check_broadcast(be, op, "a", a, y)) != DIO_OK) return st;
+    return check_broadcast(be, op, "b", b, y);
+}
+
+/* x -> y of the same shape and dtype (CLAMP, SILU, GELU). */
+static dio_status check_unary(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const char *op = dio_op_name(call->op);
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 1, 1, 1, 1, device)) != DIO_OK) return st;
+    if ((st = check_float(be, op, "x", call->inputs[0])) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "y", call->outputs[0], "x", call->inputs[0])) != DIO_OK) return st;
+    return check_shape_as(be, op, "y", call->outputs[0], "x", call->inputs[0]);
+}
+
+dio_status cuda_check_add(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    return check_binary(be, call, device);
+}
+
+dio_status cuda_check_mul(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    return check_binary(be, call, device);
+}
+
+dio_status cuda_check_axpby(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const char *op = "axpby";
+    const dio_tensor *x, *z, *y;
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 1, 2, 1, 1, device)) != DIO_OK) return st;
+    x = call->inputs[0];
+    z = call->n_inputs > 1 ? call->inputs[1] : NULL;
+    y = call->outputs[0];
+    if ((st = check_float(be, op, "x", x)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if ((st = check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if (z) {
+        if ((st = check_dtype_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
+        if ((st = check_shape_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
+    }
+    return DIO_OK;
+}
+
+dio_status cuda_check_clamp(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    return check_unary(be, call, device);
+}
+
+dio_status cuda_check_silu(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    return check_unary(be, call, device);
+}
+
+dio_status cuda_check_gelu(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    return check_unary(be, call, device);
+}
+
+dio_status cuda_check_swiglu(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const char *op = "swiglu";
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 2, 2, 2, 1, device)) != DIO_OK) return st;
+    if ((st = check_float(be, op, "gate", call->inputs[0])) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "y", call->outputs[0], "gate", call->inputs[0])) != DIO_OK) return st;
+    if ((st = check_shape_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK) return st;
+    return check_shape_as(be, op, "y", call->outputs[0], "gate", call->inputs[0]);
+}
+
+dio_status cuda_check_copy(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const dio_tensor *x, *y;
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 1, 1, 1, 1, device)) != DIO_OK) return st;
+    x = call->inputs[0];
+    y = call->outputs[0];
+    if ((st = check_shape_as(be, "copy", "y", y, "x", x)) != DIO_OK) return st;
+    if (x->dtype != y->dtype && !(cuda_is_float_activation(x->dtype) && cuda_is_float_activation(y->dtype)))
+        return cuda_error(
+            be, DIO_ERR_NOT_SUPPORTED,
+            "copy: converting %s to %s is not implemented on cuda (f32/f16/bf16 conversions and "
+            "same-dtype copies are)",
+            dio_dtype_name(x->dtype), dio_dtype_name(y->dtype));
+    return DIO_OK;
+}
+
+/* ---- running ---- */
+
+static void desc_operand(cuda_ew_desc *d, int slot, const dio_tensor *t, const dio_tensor *y)
+{
+    d->in[slot] = cuda_tensor_data(t);
+    d->in_dtype[slot] = t->dtype;
+    for (int i = 0; i < y->ndim; i++) {
+        int ti = i - (y->ndim - t->ndim);
+        d->in_stride[slot][i] = (ti >= 0 && t->shape[ti] != 1) ? t->stride[ti] : 0;
+    }
+}
+
+static dio_status ew_run(cuda_backend *be, dio_stream *stream, int32_t op, const dio_tensor *y,
+                         const dio_tensor *a, const dio_tensor *b, float p0, float p1)
+{
+    cuda_ew_desc d;
+    cudaError_t err;
+    memset(&d, 0, sizeof(d));
+    d.op = op;
+    d.ndim = y->ndim;
+    d.numel = dio_tensor_numel(y);
+    if (d.numel == 0) return DIO_OK;
+    d.out = cuda_tensor_data(y);
+    d.out_dtype = y->dtype;
+    d.p0 = p0;
+    d.p1 = p1;
+    for (int i = 0; i < y->ndim; i++) {
+        d.shape[i] = y->shape[i];
+        d.out_stride[i] = y->stride[i];
+    }
+    desc_operand(&d, 0, a, y);
+    d.n_in = 1;
+    if (b) {
+        desc_operand(&d, 1, b, y);
+        d.n_in = 2;
+    }
+    if ((err = cudaSetDevice(stream->device)) != cudaSuccess) return cuda_rt_error(be, err, "cudaSetDevice");
+    if ((err = cuda_ew_launch(&d, stream->s)) != cudaSuccess)
+        return cuda_rt_error(be, err, "element-wise kernel launch");
+    return DIO_OK;
+}
+
+#define CUDA_OP_PROLOGUE(name)                                                                               \
+    cuda_backend *be = ctx;                                                                                  \
+    dio_status st;                                                                                           \
+    if (!be || !call || !stream) return DIO_ERR_INVALID_ARGUMENT;                                            \
+    if ((st = cuda_check_##name(be, call, stream->device)) != DIO_OK) return st
+
+dio_status cuda_op_add(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    CUDA_OP_PROLOGUE(add);
+    return ew_run(be, stream, CUDA_EW_ADD, call->outputs[0], call->inputs[0], call->inputs[1], 0, 0);
+}
+
+dio_status cuda_op_mul(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    CUDA_OP_PROLOGUE(mul);
+    return ew_run(be, stream, CUDA_EW_MUL, call->outputs[0], call->inputs[0], call->inputs[1], 0, 0);
+}
+
+dio_status cuda_op_axpby(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    const dio_axpby_params *p;
+    const dio_tensor *z;
+    float alpha = 1.0f, beta = 0.0f;
+    CUDA_OP_PROLOGUE(axpby);
+    p = call->params;
+    if (CUDA_PARAM_FITS(p, dio_axpby_params, alpha)) alpha = p->alpha;
+    if (CUDA_PARAM_FITS(p, dio_axpby_params, beta)) beta = p->beta;
+    z = call->n_inputs > 1 ? call->inputs[1] : NULL;
+    return ew_run(be, stream, z ? CUDA_EW_AXPBY : CUDA_EW_AX, call->outputs[0], call->inputs[0], z, alpha,
+                  beta);
+}
+
+dio_status cuda_op_clamp(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    const dio_clamp_params *p;
+    float lo = -INFINITY, hi = INFINITY;
+    CUDA_OP_PROLOGUE(clamp);
+    p = call->params;
+    if (CUDA_PARAM_FITS(p, dio_clamp_params, lo)) lo = p->lo;
+    if (CUDA_PARAM_FITS(p, dio_clamp_params, hi)) hi = p->hi;
+    return ew_run(be, stream, CUDA_EW_CLAMP, call->outputs[0], call->inputs[0], NULL, lo, hi);
+}
+
+dio_status cuda_op_copy(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    const dio_tensor *x, *y;
+    CUDA_OP_PROLOGUE(copy);
+    x = call->inputs[0];
+    y = call->outputs[0];
+    return ew_run(be, stream, x->dtype == y->dtype ? CUDA_EW_RAW : CUDA_EW_CONVERT, y, x, NULL, 0, 0);
+}
+
+dio_status cuda_op_silu(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    CUDA_OP_PROLOGUE(silu);
+    return ew_run(be, stream, CUDA_EW_SILU, call->outputs[0], call->inputs[0], NULL, 0, 0);
+}
+
+dio_status cuda_op_gelu(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    const dio_gelu_params *p;
+    int tanh_approx = 0;
+    CUDA_OP_PROLOGUE(gelu);
+    p = call->params;
+    if (CUDA_PARAM_FITS(p, dio_gelu_params, approximate_tanh)) tanh_approx = p->approximate_tanh != 0;
+    return ew_run(be, stream, tanh_approx ? CUDA_EW_GELU_TANH : CUDA_EW_GELU_ERF, call->outputs[0],
+                  call->inputs[0], NULL, 0, 0);
+}
+
+dio_status cuda_op_swiglu(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    CUDA_OP_PROLOGUE(swiglu);
+    return ew_run(be, stream, CUDA_EW_SWIGLU, call->outputs[0], call->inputs[0], call->inputs[1], 0, 0);
+}
