@@ -3,7 +3,8 @@
  * "SKIPPED: no CUDA device" and exits 77 (ctest SKIP_RETURN_CODE), never passing. With a device, each
  * implemented op runs once against a float64 reference computed here from the ops.h text: add and mul
  * with broadcasting, axpby, clamp (NaN kept), copy of a transposed view with f32 -> bf16 rounding,
- * silu, gelu (erf, tanh), swiglu, and matmul (f32: bias, beta, trans_b, batched B; bf16 with bias).
+ * silu, gelu (erf, tanh), swiglu, copy to f16, matmul (f32: bias, beta, trans_b, batched B; bf16 with
+ * bias; f16 trans_b), and supports_op refusing attention and f8 weights.
  * Usage: test_cuda PLUGIN_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +44,35 @@ static float from_bf16(uint16_t h)
     return f;
 }
 
+/* IEEE half, round to nearest even (normal and subnormal range; overflow to inf). */
+static uint16_t to_f16(float f)
+{
+    uint32_t u;
+    uint16_t sign;
+    float a = fabsf(f);
+    memcpy(&u, &f, 4);
+    sign = (uint16_t)((u >> 16) & 0x8000u);
+    if (isnan(f)) return (uint16_t)(sign | 0x7e00u);
+    if (a >= 65520.0f) return (uint16_t)(sign | 0x7c00u);
+    if (a < 6.103515625e-05f) return (uint16_t)(sign | (uint16_t)nearbyintf(a * 16777216.0f));
+    {
+        int e;
+        float m = frexpf(a, &e);                          /* a = m 2^e, m in [0.5, 1) */
+        uint32_t q = (uint32_t)nearbyintf(ldexpf(m, 11)); /* 11 significant bits */
+        if (q == 2048) q = 1024, e++;
+        return (uint16_t)(sign | (uint16_t)((e + 14) << 10) | (uint16_t)(q & 0x3ffu));
+    }
+}
+
+static float from_f16(uint16_t h)
+{
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    float v = e == 0    ? ldexpf((float)m, -24)
+              : e == 31 ? (m ? NAN : INFINITY)
+                        : ldexpf((float)(m | 0x400), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
 /* A device tensor: contiguous of `shape`, filled from host floats converted to dtype. */
 typedef struct dt {
     dio_buffer *buf;
@@ -67,6 +97,8 @@ static dt mk(int32_t dtype, int ndim, const int64_t *shape, const float *vals)
     for (int64_t i = 0; i < n; i++) {
         if (dtype == DIO_DTYPE_BF16)
             ((uint16_t *)host)[i] = to_bf16(vals[i]);
+        else if (dtype == DIO_DTYPE_F16)
+            ((uint16_t *)host)[i] = to_f16(vals[i]);
         else
             ((float *)host)[i] = vals[i];
     }
@@ -88,7 +120,9 @@ static float *get(const dt *d)
     CHECK(R.iface->buffer_download(R.ctx, NULL, d->buf, 0, host, size) == DIO_OK, "download: %s",
           dio_last_error());
     for (size_t i = 0; i < n; i++)
-        out[i] = d->t.dtype == DIO_DTYPE_BF16 ? from_bf16(((uint16_t *)host)[i]) : ((float *)host)[i];
+        out[i] = d->t.dtype == DIO_DTYPE_BF16  ? from_bf16(((uint16_t *)host)[i])
+                 : d->t.dtype == DIO_DTYPE_F16 ? from_f16(((uint16_t *)host)[i])
+                                               : ((float *)host)[i];
     free(host);
     return out;
 }
@@ -251,6 +285,19 @@ static void test_elementwise(void)
             CHECK(0, "copy failed");
         rel(&x), rel(&o);
     }
+    { /* copy f32 -> f16 contiguous */
+        int64_t s[1] = {24};
+        dt x = mk(DIO_DTYPE_F32, 1, s, a), o = mk(DIO_DTYPE_F16, 1, s, NULL);
+        const dio_tensor *in[1] = {&x.t};
+        if (run(DIO_OP_COPY, in, 1, &o.t, NULL) == DIO_OK) {
+            float *g = get(&o);
+            for (int i = 0; i < 24; i++) want[i] = from_f16(to_f16(a[i]));
+            compare("copy f32 -> f16", g, want, 24, 0, 0);
+            free(g);
+        } else
+            CHECK(0, "copy f16 failed");
+        rel(&x), rel(&o);
+    }
 }
 
 /* C[b] = alpha A[b] op(B[b]) + bias + beta C0[b], in double from the (rounded) inputs. */
@@ -340,6 +387,52 @@ static void test_matmul(void)
             CHECK(0, "matmul bf16 failed");
         rel(&a), rel(&b), rel(&bi), rel(&c);
     }
+    { /* f16, trans_b, no bias */
+        float Ar[Bt * M * K], Br[N * K];
+        dio_matmul_params p = {sizeof(p), 0, 1, 1.0f, 0.0f};
+        dt a = mk(DIO_DTYPE_F16, 3, sa, A), b = mk(DIO_DTYPE_F16, 2, sbt, Bw),
+           c = mk(DIO_DTYPE_F16, 3, sc, NULL);
+        const dio_tensor *in[2] = {&a.t, &b.t};
+        for (int i = 0; i < Bt * M * K; i++) Ar[i] = from_f16(to_f16(A[i]));
+        for (int i = 0; i < N * K; i++) Br[i] = from_f16(to_f16(Bw[i]));
+        if (run(DIO_OP_MATMUL, in, 2, &c.t, &p) == DIO_OK) {
+            float *g = get(&c);
+            ref_mm(want, Ar, Br, NULL, NULL, Bt, M, N, K, 1, 0, 1, 0);
+            compare("matmul f16 trans_b (f32 accumulate)", g, want, Bt * M * N, 2e-3, 2e-3);
+            free(g);
+        } else
+            CHECK(0, "matmul f16 failed");
+        rel(&a), rel(&b), rel(&c);
+    }
+}
+
+/* supports_op refuses what is not implemented: an op without a kernel, f8 weights. */
+static void test_refusals(void)
+{
+    int64_t sq[4] = {1, 1, 4, 8}, sa[2] = {4, 8}, sb[2] = {8, 4}, sc[2] = {4, 4};
+    dt q = mk(DIO_DTYPE_F32, 4, sq, NULL), a = mk(DIO_DTYPE_F32, 2, sa, NULL);
+    dt w8 = mk(DIO_DTYPE_F8E4M3, 2, sb, NULL), c = mk(DIO_DTYPE_F32, 2, sc, NULL);
+    const dio_tensor *qkv[3] = {&q.t, &q.t, &q.t}, *mm[2] = {&a.t, &w8.t}, *o1[1] = {&q.t}, *o2[1] = {&c.t};
+    dio_op_call call;
+    memset(&call, 0, sizeof(call));
+    call.struct_size = (uint32_t)sizeof(call);
+    call.op = DIO_OP_ATTENTION;
+    call.n_inputs = 3;
+    call.n_outputs = 1;
+    call.inputs = qkv;
+    call.outputs = o1;
+    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_NOT_SUPPORTED, "attention should be NOT_SUPPORTED");
+    call.op = DIO_OP_MATMUL;
+    call.n_inputs = 2;
+    call.inputs = mm;
+    call.outputs = o2;
+    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_NOT_SUPPORTED,
+          "f8 matmul weights should be NOT_SUPPORTED");
+    mm[1] = &a.t; /* A [4,8] as B: K mismatch (8 vs 4) is malformed */
+    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_INVALID_ARGUMENT,
+          "matmul K mismatch should be INVALID");
+    if (!failures) printf("ok refusals\n");
+    rel(&q), rel(&a), rel(&w8), rel(&c);
 }
 
 int main(int argc, char **argv)
@@ -397,6 +490,7 @@ int main(int argc, char **argv)
     }
     test_elementwise();
     test_matmul();
+    test_refusals();
     dio_backend_close(be);
     dio_context_destroy(ctx);
     printf("%s (%d failures)\n", failures ? "FAIL" : "PASS", failures);
