@@ -20,9 +20,9 @@
 #define VAE_MAX_DEAD 32
 
 enum { VAE_TILING_AUTO = 0, VAE_TILING_ON = 1, VAE_TILING_OFF = 2 };
-/* `tiling` auto tiles the decode when the output frame has more than this many pixels (512 × 512: the
- * untiled peak grows with the frame area; about 4.5 GiB of activations there at base_dim 96 by
- * vae_forward.c's formula, 4 × the 1.7 GiB measured at 256 × 256 in bench/README-vae.md). */
+/* `tiling` auto tiles when the pixel frame (decode output, encode input) has more than this many pixels
+ * (512 × 512: the untiled peak grows with the frame area; about 4.5 GiB of decoder activations there at
+ * base_dim 96 by vae_forward.c's formula, 4 × the 1.7 GiB measured at 256 × 256 in bench/README-vae.md). */
 #define VAE_TILE_AUTO_PIXELS (512 * 512)
 /* Out-of-memory retries halve the tile size down to this many pixels. */
 #define VAE_TILE_FLOOR 32
@@ -80,7 +80,7 @@ typedef struct vae {
     int32_t n_layers;
     int32_t clamp, normalize;
     float mean[VAE_MAX_Z], std[VAE_MAX_Z];
-    int32_t tiling;                  /* VAE_TILING_* (decode) */
+    int32_t tiling;                  /* VAE_TILING_* (decode and encode) */
     int64_t tile_size, tile_overlap; /* pixels, multiples of 8, overlap < size */
     uint64_t max_alloc;              /* testing: refuse any activation buffer above this (0: no limit) */
     char stage[64];                  /* testing: output this activation instead ("" = the output) */

@@ -10,10 +10,11 @@
  * (raw posterior mode in, raw z out). mean/std default to the released Wan 2.1 constants; `latents_mean`
  * and `latents_std` ("a,b,c,…", z values) override them. `stage` is for testing: the output then holds
  * that activation (f32). Activations are f32; weights may be f32, f16 or bf16.
- * Decode tiling: `tiling` auto|on|off, `tile_size` / `tile_overlap` in output pixels (multiples of 8;
- * defaults 256 / 64, diffusers' tile_sample_min 256 and stride 192); auto tiles when the output frame has
- * more than 512×512 pixels. Tiled output follows diffusers' tiled_decode, not the untiled decode (tiles
- * see no context beyond their border). `max_alloc_bytes` (testing) fakes an out-of-memory backend. */
+ * Tiling (decode and encode): `tiling` auto|on|off, `tile_size` / `tile_overlap` in pixels (multiples of
+ * 8; defaults 256 / 64, diffusers' tile_sample_min 256 and stride 192); auto tiles when the pixel frame
+ * (the decoder's output, the encoder's input) has more than 512×512 pixels. Tiled output follows
+ * diffusers' tiled_decode / tiled_encode, not the untiled run (tiles see no context beyond their border).
+ * `max_alloc_bytes` (testing) fakes an out-of-memory backend. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,14 @@ static const dio_param_desc vae_params[] = {
     {sizeof(dio_param_desc), DIO_PARAM_STRING, "latents_std", "", 0, -1, NULL,
      "comma-separated per-channel stds; empty: the Wan 2.1 constants"},
     {sizeof(dio_param_desc), DIO_PARAM_ENUM, "tiling", "auto", 0, -1, "auto|on|off",
-     "decoder: spatial tiles with overlap, blended as diffusers' tiled_decode; auto: on when the output "
-     "frame "
-     "has more than 512x512 pixels and exceeds tile_size; an out-of-memory decode is retried with halved "
-     "tiles (not with off)"},
+     "spatial tiles with overlap, blended as diffusers' tiled_decode / tiled_encode; auto: on when the "
+     "pixel frame (decoder output, encoder input) has more than 512x512 pixels and exceeds tile_size; a run "
+     "out of memory is retried with halved tiles (not with off)"},
     {sizeof(dio_param_desc), DIO_PARAM_INT, "tile_size", "256", 16, 1 << 20, NULL,
-     "decoder: tile edge in output pixels (multiple of 8; diffusers' tile_sample_min_height/width)"},
+     "tile edge in pixels (multiple of 8; diffusers' tile_sample_min_height/width)"},
     {sizeof(dio_param_desc), DIO_PARAM_INT, "tile_overlap", "64", 0, 1024, NULL,
-     "decoder: overlap of neighbouring tiles in output pixels (multiple of 8, below tile_size; diffusers' "
-     "tile_sample_min - tile_sample_stride), blended linearly"},
+     "overlap of neighbouring tiles in pixels (multiple of 8, below tile_size; diffusers' "
+     "tile_sample_min - tile_sample_stride), blended linearly (over overlap/8 latent cells when encoding)"},
     {sizeof(dio_param_desc), DIO_PARAM_INT, "max_alloc_bytes", "0", 0, 9.0e18, NULL,
      "testing: any activation buffer above this many bytes fails as OUT_OF_DEVICE_MEMORY (0: no limit)"},
     {sizeof(dio_param_desc), DIO_PARAM_STRING, "stage", "", 0, -1, NULL,

@@ -19,11 +19,12 @@
  * independent of the number of frames. At 704×1280 the decoder's full-resolution residual blocks dominate
  * (C = 96, f = 4: X ≈ 1.4 GB, so about 8.3 GB) and the caches add about 8.5 GB (most of it the 7 slots at
  * full resolution); the encoder needs far less (f = 4 at C = 96 only before the first downsample).
- * Tiled decode (decode_tiled, diffusers' tiled_decode rule): the same per-chunk peak at the tile's size
- * instead of the frame's, plus two rows of decoded tiles (all frames, unclamped: 2 · B · 3 · T_out ·
- * tile · frame width · 4 bytes), since a tile is blended into the one above it and the one to its left
- * before its top-left (tile − overlap)² pixels are written. An out-of-memory status from the backend
- * during a decode (tiling auto or on) restarts it tiled with the tile size and overlap halved, down to
+ * Tiled decode and encode (run_tiled, diffusers' tiled_decode / tiled_encode rule): the same per-chunk
+ * peak at the tile's size instead of the frame's, plus two rows of finished tiles (all frames): decode
+ * 2 · B · 3 · T_out · tile · frame width · 4 bytes, unclamped, since a tile is blended into the one above
+ * it and the one to its left before its top-left (tile − overlap)² pixels are written; encode the same in
+ * latents (16 channels at 1/8 of the size: negligible). An out-of-memory status from the backend during a
+ * run (tiling auto or on) restarts it tiled with the tile size and overlap halved, down to
  * VAE_TILE_FLOOR pixels, with a warning in the log. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,7 +209,9 @@ static dio_status consts(vae *v, const float *a, const float *b, dio_buffer **bu
     return DIO_OK;
 }
 
-static dio_status encode(vae *v, dio_stream *s, const dio_tensor *px, const dio_tensor *out)
+/* Encodes `px` (any view) into `out` (any view of the right shape) with fresh caches; normalises when
+ * `norm`, else writes the raw posterior mode. Frame 0 alone, then chunks of tf frames. */
+static dio_status encode(vae *v, dio_stream *s, const dio_tensor *px, const dio_tensor *out, int norm)
 {
     vae_act x = {0}, q = {0};
     dio_buffer *cb = NULL;
@@ -218,6 +221,7 @@ static dio_status encode(vae *v, dio_stream *s, const dio_tensor *px, const dio_
     dio_status st;
     int done = 0, chunk_stage = !strncmp(v->stage, "chunk", 5);
     factors(v, &tf, &sf);
+    caches_reset(v);
     n_chunks = 1 + (px->shape[2] - 1) / tf;
     for (int64_t i = 0; i < v->z; i++) {
         nm[i] = -v->mean[i];
@@ -248,7 +252,7 @@ static dio_status encode(vae *v, dio_stream *s, const dio_tensor *px, const dio_
         } else {
             mode = q.t;
             mode.shape[1] = v->z; /* posterior mode: the first z channels */
-            if (!v->normalize || !strcmp(v->stage, "mode")) {
+            if (!norm || !strcmp(v->stage, "mode")) {
                 if ((st = run2(v, s, DIO_OP_COPY, &mode, NULL, &dst, NULL)) != DIO_OK) goto fail;
             } else {
                 if ((st = run2(v, s, DIO_OP_ADD, &mode, &negmean, &dst, NULL)) != DIO_OK) goto fail;
@@ -262,6 +266,7 @@ fail:
     vae_act_free(v, &x);
     vae_act_free(v, &q);
     vae_release(v, cb);
+    caches_reset(v);
     return st;
 }
 
@@ -370,24 +375,57 @@ fail:
     return st;
 }
 
-/* The tiled decode, diffusers' tiled_decode rule: latent tiles of tile/8 cells every (tile - overlap)/8
- * cells, each decoded alone through the whole chunk loop with its own caches (unclamped), blended into the
- * tile above (as already blended) and the tile to its left over `overlap` pixels, its top-left
- * (tile - overlap)² pixels written to the output, clamped. Only the previous row of tiles and the current
- * row are kept. */
-static dio_status decode_tiled(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out,
-                               int64_t tile, int64_t overlap)
+/* Writes a finished tile region: decode clamps (when `clamp` is set), encode normalises with the
+ * (-mean, 1/std) constants in nm / iv (when given); otherwise a plain copy. */
+static dio_status put(vae *v, dio_stream *s, const dio_tensor *src, const dio_tensor *dst,
+                      const dio_tensor *nm, const dio_tensor *iv)
+{
+    dio_clamp_params cp = {sizeof(cp), -1.0f, 1.0f};
+    dio_status st;
+    if (v->decoder && v->clamp) return run2(v, s, DIO_OP_CLAMP, src, NULL, dst, &cp);
+    if (v->decoder || !nm) return run2(v, s, DIO_OP_COPY, src, NULL, dst, NULL);
+    if ((st = run2(v, s, DIO_OP_ADD, src, nm, dst, NULL)) != DIO_OK) return st;
+    return run2(v, s, DIO_OP_MUL, dst, iv, dst, NULL);
+}
+
+/* The tiled decode and encode, diffusers' tiled_decode / tiled_encode rule, on one grid counted in latent
+ * cells: tiles of tile/8 cells every (tile - overlap)/8 cells (the last ones cut at the frame's edge),
+ * i.e. for encode pixel tiles of `tile` every tile - overlap pixels. Each tile goes alone through the
+ * whole chunk loop with fresh caches, unclamped (decode) or as the raw posterior mode (encode); it is
+ * blended into the tile above (as already blended) and the tile to its left over `overlap` output pixels
+ * (decode) or overlap/8 latent cells (encode), and its top-left (tile - overlap) pixels / (tile -
+ * overlap)/8 cells are written to the output, clamped (decode) or normalised (encode). Blending the mode
+ * rather than diffusers' 2z quant_conv channels is the same, the blend being per channel; normalising
+ * after the blend is diffusers' order (the pipeline normalises the blended mode). Only the previous row
+ * of tiles and the current row are kept. */
+static dio_status run_tiled(vae *v, dio_stream *s, const dio_tensor *in, const dio_tensor *out, int64_t tile,
+                            int64_t overlap)
 {
     vae_act *prev = NULL, *cur = NULL, *sw;
-    dio_clamp_params cp = {sizeof(cp), -1.0f, 1.0f};
-    int64_t tf, sf, H = lat->shape[3], W = lat->shape[4], tl, stl, spx, nr, nc;
+    dio_buffer *cb = NULL;
+    dio_tensor negmean, inv;
+    float nm[VAE_MAX_Z], iv[VAE_MAX_Z];
+    int64_t tf, sf, ins, outs, H, W, tl, stl, keep, ext, nr, nc;
+    int norm = !v->decoder && v->normalize;
     dio_status st = DIO_OK;
     factors(v, &tf, &sf);
+    ins = v->decoder ? 1 : sf; /* input units (cells or pixels) per latent cell */
+    outs = v->decoder ? sf : 1;
+    H = in->shape[3] / ins;
+    W = in->shape[4] / ins;
     tl = tile / sf;
     stl = (tile - overlap) / sf;
-    spx = stl * sf;
+    keep = stl * outs;
+    ext = (tl - stl) * outs;
     nr = (H + stl - 1) / stl;
     nc = (W + stl - 1) / stl;
+    if (norm) {
+        for (int64_t i = 0; i < v->z; i++) {
+            nm[i] = -v->mean[i];
+            iv[i] = 1.0f / v->std[i];
+        }
+        if ((st = consts(v, nm, iv, &cb, &negmean, &inv)) != DIO_OK) goto fail;
+    }
     prev = calloc((size_t)nc, sizeof(*prev));
     cur = calloc((size_t)nc, sizeof(*cur));
     if (!prev || !cur) {
@@ -396,32 +434,29 @@ static dio_status decode_tiled(vae *v, dio_stream *s, const dio_tensor *lat, con
     }
     for (int64_t i = 0; i < nr; i++) {
         for (int64_t j = 0; j < nc; j++) {
-            dio_tensor zt = *lat, dst = *out, src;
+            dio_tensor xt = *in, dst = *out, src;
             int64_t th = H - i * stl < tl ? H - i * stl : tl, tw = W - j * stl < tl ? W - j * stl : tl, ch,
                     cw;
-            zt.offset +=
-                (uint64_t)(i * stl * lat->stride[3] + j * stl * lat->stride[4]) * dio_dtype_size(lat->dtype);
-            zt.shape[3] = th;
-            zt.shape[4] = tw;
-            if ((st = vae_act_alloc(v, &cur[j], out->shape[0], out->shape[1], out->shape[2], th * sf,
-                                    tw * sf)) != DIO_OK)
+            xt.offset += (uint64_t)(i * stl * ins * in->stride[3] + j * stl * ins * in->stride[4]) *
+                         dio_dtype_size(in->dtype);
+            xt.shape[3] = th * ins;
+            xt.shape[4] = tw * ins;
+            if ((st = vae_act_alloc(v, &cur[j], out->shape[0], out->shape[1], out->shape[2], th * outs,
+                                    tw * outs)) != DIO_OK)
                 goto fail;
-            if ((st = decode(v, s, &zt, &cur[j].t, 0)) != DIO_OK) goto fail;
-            if (i > 0 && (st = blend(v, s, &prev[j].t, &cur[j].t, overlap, 3)) != DIO_OK) goto fail;
-            if (j > 0 && (st = blend(v, s, &cur[j - 1].t, &cur[j].t, overlap, 4)) != DIO_OK) goto fail;
-            ch = th * sf < spx ? th * sf : spx;
-            cw = tw * sf < spx ? tw * sf : spx;
+            st = v->decoder ? decode(v, s, &xt, &cur[j].t, 0) : encode(v, s, &xt, &cur[j].t, 0);
+            if (st != DIO_OK) goto fail;
+            if (i > 0 && (st = blend(v, s, &prev[j].t, &cur[j].t, ext, 3)) != DIO_OK) goto fail;
+            if (j > 0 && (st = blend(v, s, &cur[j - 1].t, &cur[j].t, ext, 4)) != DIO_OK) goto fail;
+            ch = th * outs < keep ? th * outs : keep;
+            cw = tw * outs < keep ? tw * outs : keep;
             src = cur[j].t;
             src.shape[3] = ch;
             src.shape[4] = cw;
-            dst.offset += (uint64_t)(i * spx * out->stride[3] + j * spx * out->stride[4]) * 4u;
+            dst.offset += (uint64_t)(i * keep * out->stride[3] + j * keep * out->stride[4]) * 4u;
             dst.shape[3] = ch;
             dst.shape[4] = cw;
-            if (v->clamp)
-                st = run2(v, s, DIO_OP_CLAMP, &src, NULL, &dst, &cp);
-            else
-                st = run2(v, s, DIO_OP_COPY, &src, NULL, &dst, NULL);
-            if (st != DIO_OK) goto fail;
+            if ((st = put(v, s, &src, &dst, norm ? &negmean : NULL, norm ? &inv : NULL)) != DIO_OK) goto fail;
             if ((st = vae_reap(v)) != DIO_OK) goto fail;
         }
         for (int64_t j = 0; j < nc; j++) vae_act_free(v, &prev[j]);
@@ -437,6 +472,7 @@ fail:
     }
     free(prev);
     free(cur);
+    vae_release(v, cb);
     return st;
 }
 
@@ -445,39 +481,46 @@ static int is_oom(dio_status st)
     return st == DIO_ERR_OUT_OF_DEVICE_MEMORY || st == DIO_ERR_OUT_OF_HOST_MEMORY;
 }
 
-/* Untiled or tiled as `tiling` says; a decode that runs out of memory is retried tiled, with the tile
- * size (and overlap) halved each time down to VAE_TILE_FLOOR pixels, said in the log. */
-static dio_status decode_auto(vae *v, dio_stream *s, const dio_tensor *lat, const dio_tensor *out)
+/* Untiled or tiled as `tiling` says (auto: tiled when the pixel frame, the decode's output or the encode's
+ * input, has more than VAE_TILE_AUTO_PIXELS pixels and exceeds the tile); a run that runs out of memory
+ * is retried tiled, with the tile size (and overlap) halved each time down to VAE_TILE_FLOOR pixels, said
+ * in the log. */
+static dio_status run_auto(vae *v, dio_stream *s, const dio_tensor *in, const dio_tensor *out)
 {
-    int64_t tile = v->tile_size, overlap = v->tile_overlap, hp = out->shape[3], wp = out->shape[4];
+    const dio_tensor *px = v->decoder ? out : in;
+    const char *what = v->decoder ? "decode" : "encode";
+    int64_t tile = v->tile_size, overlap = v->tile_overlap, hp = px->shape[3], wp = px->shape[4];
     int tiled = v->tiling == VAE_TILING_ON ||
                 (v->tiling == VAE_TILING_AUTO && hp * wp > VAE_TILE_AUTO_PIXELS && (hp > tile || wp > tile));
     dio_status st;
     if (v->stage[0]) tiled = 0; /* the testing hooks are per chunk of an untiled run */
-    st = tiled ? decode_tiled(v, s, lat, out, tile, overlap) : decode(v, s, lat, out, v->clamp);
+    if (tiled)
+        st = run_tiled(v, s, in, out, tile, overlap);
+    else
+        st = v->decoder ? decode(v, s, in, out, v->clamp) : encode(v, s, in, out, v->normalize);
     if (v->stage[0] || v->tiling == VAE_TILING_OFF) return st;
     while (is_oom(st)) {
         (void)vae_reap(v);
         if (tiled) {
             int64_t nt = tile / 2 / 8 * 8, no = overlap / 2 / 8 * 8;
+            if (no >= nt) no = nt - 8; /* keep a stride of at least one latent cell */
             if (nt < VAE_TILE_FLOOR) {
                 v->host->log(DIO_LOG_ERROR, VAE_WHO,
-                             "decode out of memory with %lld-pixel tiles; the floor is %d, giving up",
+                             "%s out of memory with %lld-pixel tiles; the floor is %d, giving up", what,
                              (long long)tile, VAE_TILE_FLOOR);
                 return st;
             }
-            v->host->log(
-                DIO_LOG_WARN, VAE_WHO,
-                "decode out of memory with %lld-pixel tiles (overlap %lld); retrying with %lld (%lld)",
-                (long long)tile, (long long)overlap, (long long)nt, (long long)no);
+            v->host->log(DIO_LOG_WARN, VAE_WHO,
+                         "%s out of memory with %lld-pixel tiles (overlap %lld); retrying with %lld (%lld)",
+                         what, (long long)tile, (long long)overlap, (long long)nt, (long long)no);
             tile = nt;
             overlap = no;
         } else
             v->host->log(DIO_LOG_WARN, VAE_WHO,
-                         "decode out of memory untiled; retrying tiled with %lld-pixel tiles (overlap %lld)",
-                         (long long)tile, (long long)overlap);
+                         "%s out of memory untiled; retrying tiled with %lld-pixel tiles (overlap %lld)",
+                         what, (long long)tile, (long long)overlap);
         tiled = 1;
-        st = decode_tiled(v, s, lat, out, tile, overlap);
+        st = run_tiled(v, s, in, out, tile, overlap);
     }
     return st;
 }
@@ -487,7 +530,7 @@ dio_status vae_forward(vae *v, dio_stream *s, const dio_tensor *const *in, const
     dio_status st, st2;
     caches_reset(v);
     v->run_stream = s;
-    st = v->decoder ? decode_auto(v, s, in[0], out) : encode(v, s, in[0], out);
+    st = run_auto(v, s, in[0], out);
     caches_reset(v);
     st2 = vae_reap(v);
     v->run_stream = NULL;

@@ -18,6 +18,12 @@
  * attention make tiles differ from the whole frame far more than trained weights do); an out-of-memory
  * decode (the `max_alloc_bytes` testing limit) is retried with halved tiles and then equals a run at the
  * final tile size exactly, and fails cleanly with tiling=off.
+ * Tiled encode (no diffusers fixture exists for it): against diffusers' tiled_encode rule composed in this
+ * file from untiled encodes of each pixel tile, blended here (raw and normalised; within 1e-5, the f32
+ * rounding of the blend), on enc13.x / enc5.x and on a random 5×96×160 video; against the untiled encode
+ * the max difference is printed and every latent cell must lie within the convex bound of the tiles that
+ * cover it (what the rule implies); one tile covering the frame equals the untiled encode exactly; the
+ * out-of-memory retry as for decode; tiling=auto tiles a 528×528 frame.
  * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -568,6 +574,290 @@ fail:
     if (tf) dio_weights_close(tf);
 }
 
+/* ---- tiled encode ---- */
+
+/* Runs the encoder on host pixels [1, 3, T, H, W]; a malloc'd f32 copy of its output, or NULL. */
+static float *encode_host(dio_weights *w, const float *px, const int64_t *sh, const dio_kv *kv, size_t nkv,
+                          dio_tensor *shape)
+{
+    input in;
+    float *got;
+    if (input_host(px, 5, sh, &in)) {
+        input_free(&in);
+        return NULL;
+    }
+    got = run("wan-vae-encoder", w, kv, nkv, &in, shape);
+    input_free(&in);
+    return got;
+}
+
+/* One latent tile of the reference composition: [16, T, h, w] at latent (y0, x0). */
+typedef struct ltile {
+    float *d;
+    int64_t t, h, w, y0, x0;
+} ltile;
+
+/* b[.., y, ..] = a[.., n_a - e + y, ..]·(1 - y/e) + b[.., y, ..]·(y/e) over axis 0 (rows) or 1 (columns),
+ * e = min(a's, b's extent, ext): diffusers' blend_v / blend_h, weights rounded to f32 as torch rounds a
+ * Python scalar, products and sum in f32. */
+static void ref_blend(const ltile *a, ltile *b, int64_t ext, int cols, int64_t zc)
+{
+    int64_t na = cols ? a->w : a->h, nb = cols ? b->w : b->h, e = ext;
+    if (na < e) e = na;
+    if (nb < e) e = nb;
+    for (int64_t y = 0; y < e; y++) {
+        float wa = (float)(1.0 - (double)y / (double)e), wb = (float)((double)y / (double)e);
+        for (int64_t c = 0; c < zc; c++)
+            for (int64_t t = 0; t < b->t; t++) {
+                int64_t n = cols ? b->h : b->w;
+                for (int64_t k = 0; k < n; k++) {
+                    int64_t ia = cols ? ((c * a->t + t) * a->h + k) * a->w + (na - e + y)
+                                      : ((c * a->t + t) * a->h + (na - e + y)) * a->w + k;
+                    int64_t ib = cols ? ((c * b->t + t) * b->h + k) * b->w + y
+                                      : ((c * b->t + t) * b->h + y) * b->w + k;
+                    float pa = a->d[ia] * wa, pb = b->d[ib] * wb;
+                    b->d[ib] = pb + pa;
+                }
+            }
+    }
+}
+
+/* The tiled-encode rule composed here, independently of the plugin's tile loop: every pixel tile of
+ * `tile` pixels every tile - overlap pixels (cut at the edges) encoded alone by an untiled run
+ * (tiling=off, normalize=false), then, row by row and left to right, blended into by the tile above and
+ * the tile to its left (both as already blended) over overlap/8 latent cells, its top-left
+ * (tile - overlap)/8 cells kept. `ref` gets the raw blended mode [16, Tl, H/8, W/8]; `dev` the largest
+ * |tile - untiled| over the tiles that cover each cell (the rule makes every output cell a convex
+ * combination of those tiles' values, so |tiled - untiled| <= dev cell by cell). 0 on success. */
+static int ref_tiled_encode(dio_weights *w, const float *px, const int64_t *sh, int64_t tile, int64_t overlap,
+                            const float *untiled, float *ref, float *dev)
+{
+    const dio_kv raw_off[] = {{"normalize", "false"}, {"tiling", "off"}};
+    int64_t T = sh[2], H = sh[3], W = sh[4], stride = tile - overlap, nr = (H + stride - 1) / stride,
+            nc = (W + stride - 1) / stride, lh = H / 8, lw = W / 8, tl = 1 + (T - 1) / 4, keep = stride / 8,
+            ext = tile / 8 - stride / 8;
+    ltile *tiles = calloc((size_t)(nr * nc), sizeof(*tiles));
+    int rc = 1;
+    if (!tiles) return 1;
+    for (int64_t i = 0; i < lh * lw * 16 * tl; i++) dev[i] = 0;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t c = 0; c < nc; c++) {
+            ltile *lt = &tiles[r * nc + c];
+            int64_t y0 = r * stride, x0 = c * stride, th = H - y0 < tile ? H - y0 : tile,
+                    tw = W - x0 < tile ? W - x0 : tile, csh[5] = {1, 3, T, th, tw};
+            float *crop = malloc(sizeof(float) * (size_t)(3 * T * th * tw));
+            dio_tensor os;
+            if (!crop) goto done;
+            for (int64_t ch = 0; ch < 3; ch++)
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t y = 0; y < th; y++)
+                        memcpy(crop + ((ch * T + t) * th + y) * tw, px + ((ch * T + t) * H + y0 + y) * W + x0,
+                               sizeof(float) * (size_t)tw);
+            lt->d = encode_host(w, crop, csh, raw_off, 2, &os);
+            free(crop);
+            if (!lt->d) goto done;
+            lt->t = os.shape[2], lt->h = os.shape[3], lt->w = os.shape[4], lt->y0 = y0 / 8, lt->x0 = x0 / 8;
+            for (int64_t z = 0; z < 16; z++)
+                for (int64_t t = 0; t < tl; t++)
+                    for (int64_t y = 0; y < lt->h; y++)
+                        for (int64_t x = 0; x < lt->w; x++) {
+                            int64_t o = ((z * tl + t) * lh + lt->y0 + y) * lw + lt->x0 + x;
+                            float d = fabsf(lt->d[((z * tl + t) * lt->h + y) * lt->w + x] - untiled[o]);
+                            if (d > dev[o]) dev[o] = d;
+                        }
+        }
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t c = 0; c < nc; c++) {
+            ltile *lt = &tiles[r * nc + c];
+            if (r > 0) ref_blend(&tiles[(r - 1) * nc + c], lt, ext, 0, 16);
+            if (c > 0) ref_blend(&tiles[r * nc + c - 1], lt, ext, 1, 16);
+            for (int64_t z = 0; z < 16; z++)
+                for (int64_t t = 0; t < tl; t++)
+                    for (int64_t y = 0; y < lt->h && y < keep; y++)
+                        for (int64_t x = 0; x < lt->w && x < keep; x++)
+                            ref[((z * tl + t) * lh + lt->y0 + y) * lw + lt->x0 + x] =
+                                lt->d[((z * tl + t) * lt->h + y) * lt->w + x];
+        }
+    rc = 0;
+done:
+    for (int64_t i = 0; i < nr * nc; i++) free(tiles[i].d);
+    free(tiles);
+    return rc;
+}
+
+/* Tiled encode of host pixels `px` with tile/overlap against (1) the rule composed above, within 1e-5
+ * (the composition repeats the plugin's f32 operations, so only the blend's rounding could differ: a few
+ * ulp of O(1) values), raw and normalised with explicit latents_mean/std; (2) the untiled encode: the
+ * max difference and relative L2 are printed, and every cell must lie within the rule's bound `dev`. */
+static void check_tiled_encode_case(dio_weights *w, const char *label, const float *px, const int64_t *sh,
+                                    int64_t tile, int64_t overlap)
+{
+    static const char mean_s[] = "0.5,-0.25,0.125,-1,0.75,0.3,-0.6,0.2,0.1,-0.1,0.9,-0.8,0.05,-0.05,0.4,-0.4";
+    static const char std_s[] = "2,1.5,0.5,3,1.25,0.75,2.5,1,1.75,0.8,1.1,2.2,0.9,1.3,0.6,1.6";
+    char ts[32], os_[32];
+    const dio_kv raw_off[] = {{"normalize", "false"}, {"tiling", "off"}};
+    dio_kv raw_on[4] = {{"normalize", "false"}, {"tiling", "on"}, {"tile_size", ts}, {"tile_overlap", os_}};
+    dio_kv norm_on[5] = {{"tiling", "on"},
+                         {"tile_size", ts},
+                         {"tile_overlap", os_},
+                         {"latents_mean", mean_s},
+                         {"latents_std", std_s}};
+    int64_t tl = 1 + (sh[2] - 1) / 4, n = 16 * tl * (sh[3] / 8) * (sh[4] / 8), hw = (sh[3] / 8) * (sh[4] / 8);
+    float *u = NULL, *t = NULL, *tn = NULL, *ref = NULL, *dev = NULL, mean[16], inv[16];
+    dio_tensor s1, s2, s3;
+    double m_ref = 0, m_norm = 0, m_u = 0, e2 = 0, r2 = 0, over = -INFINITY;
+    const char *p;
+    snprintf(ts, sizeof(ts), "%lld", (long long)tile);
+    snprintf(os_, sizeof(os_), "%lld", (long long)overlap);
+    p = mean_s;
+    for (int i = 0; i < 16; i++) mean[i] = strtof(p, (char **)&p), p += *p == ',';
+    p = std_s;
+    for (int i = 0; i < 16; i++) inv[i] = 1.0f / strtof(p, (char **)&p), p += *p == ',';
+    u = encode_host(w, px, sh, raw_off, 2, &s1);
+    t = encode_host(w, px, sh, raw_on, 4, &s2);
+    tn = encode_host(w, px, sh, norm_on, 5, &s3);
+    ref = malloc(sizeof(float) * (size_t)n);
+    dev = malloc(sizeof(float) * (size_t)n);
+    if (!u || !t || !tn || !ref || !dev || dio_tensor_numel(&s1) != n || dio_tensor_numel(&s2) != n ||
+        dio_tensor_numel(&s3) != n || ref_tiled_encode(w, px, sh, tile, overlap, u, ref, dev)) {
+        CHECK(0, "tiled encode %s: a run failed", label);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)t[i] - ref[i]), du = fabs((double)t[i] - u[i]), x = du - dev[i];
+        float rn = (ref[i] + -mean[i / (n / 16)]) * inv[i / (n / 16)];
+        double dn = fabs((double)tn[i] - rn);
+        if (!(d <= m_ref)) m_ref = isnan(d) ? INFINITY : d;
+        if (!(dn <= m_norm)) m_norm = isnan(dn) ? INFINITY : dn;
+        if (!(du <= m_u)) m_u = isnan(du) ? INFINITY : du;
+        if (!(x <= over)) over = isnan(x) ? INFINITY : x;
+        e2 += du * du;
+        r2 += (double)u[i] * u[i];
+    }
+    (void)hw;
+    CHECK(m_ref <= 1e-5, "tiled encode %s vs the tiled_encode rule: max abs %.3g > 1e-5", label, m_ref);
+    CHECK(m_norm <= 1e-5, "tiled encode %s normalised vs the rule: max abs %.3g > 1e-5", label, m_norm);
+    CHECK(over <= 1e-5, "tiled encode %s: a cell is %.3g beyond the convex bound of its tiles", label, over);
+    printf(
+        "  tiled encode %s, tile %lld overlap %lld: vs the rule raw %.3g normalised %.3g; vs untiled max abs "
+        "%.3g rel L2 %.3g (worst cell vs its tiles' convex bound %+.3g)\n",
+        label, (long long)tile, (long long)overlap, m_ref, m_norm, m_u, sqrt(e2 / (r2 > 1e-30 ? r2 : 1e-30)),
+        over);
+done:
+    free(u);
+    free(t);
+    free(tn);
+    free(ref);
+    free(dev);
+}
+
+static void check_tiled_encode(dio_weights *w)
+{
+    static const char *const fx_in[2] = {"enc13.x", "enc5.x"};
+    static const int64_t fx_tile[2][2] = {{16, 8}, {24, 8}};
+    float *px = NULL, *a = NULL, *b = NULL;
+    dio_tensor sa, sb;
+    uint32_t seed = 777;
+    double m;
+    /* the fixtures' inputs (24×40: latent 3×5) */
+    for (int k = 0; k < 2; k++) {
+        dio_weight_info x;
+        x.struct_size = sizeof(x);
+        if (dio_weights_find(fx, fx_in[k], &x) != DIO_OK) {
+            CHECK(0, "no %s", fx_in[k]);
+            continue;
+        }
+        check_tiled_encode_case(w, fx_in[k], x.data, x.shape, fx_tile[k][0], fx_tile[k][1]);
+    }
+    /* a random 5×96×160 video (latent 2×12×20), and one tile covering it equals the untiled encode */
+    {
+        int64_t sh[5] = {1, 3, 5, 96, 160}, n = 3 * 5 * 96 * 160;
+        const dio_kv u[] = {{"tiling", "off"}};
+        const dio_kv one[] = {
+            {"tiling", "on"}, {"tile_size", "192"}, {"tile_overlap", "32"}}; /* stride 160: one tile */
+        const dio_kv t32[] = {{"tiling", "on"}, {"tile_size", "32"}, {"tile_overlap", "16"}};
+        const dio_kv t64[] = {{"tiling", "on"}, {"tile_size", "64"}, {"tile_overlap", "32"}};
+        const dio_kv oom[] = {
+            {"tiling", "on"}, {"tile_size", "64"}, {"tile_overlap", "32"}, {"max_alloc_bytes", "200000"}};
+        const dio_kv oom_off[] = {{"tiling", "off"}, {"max_alloc_bytes", "200000"}};
+        if (!(px = malloc(sizeof(float) * (size_t)n))) return;
+        for (int64_t i = 0; i < n; i++) { /* uniform in [-1, 1): pixels */
+            seed = seed * 1664525u + 1013904223u;
+            px[i] = (float)((double)(seed >> 8) / 16777216.0 * 2.0 - 1.0);
+        }
+        check_tiled_encode_case(w, "random 5x96x160", px, sh, 64, 32);
+        check_tiled_encode_case(w, "random 5x96x160", px, sh, 96, 32);
+        a = encode_host(w, px, sh, one, 3, &sa);
+        b = encode_host(w, px, sh, u, 1, &sb);
+        m = -1;
+        if (a && b && dio_tensor_numel(&sa) == dio_tensor_numel(&sb)) {
+            m = 0;
+            for (int64_t i = 0; i < dio_tensor_numel(&sa); i++)
+                if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+        }
+        CHECK(m == 0, "tiled encode with one tile covering the frame vs untiled: max abs %.3g", m);
+        free(a), free(b);
+        /* out of memory: the 64-pixel tiles' buffers exceed 200 KB, the 32-pixel ones fit */
+        a = encode_host(w, px, sh, oom, 4, &sa);
+        b = encode_host(w, px, sh, t32, 3, &sb);
+        m = -1;
+        if (a && b && dio_tensor_numel(&sa) == dio_tensor_numel(&sb)) {
+            m = 0;
+            for (int64_t i = 0; i < dio_tensor_numel(&sa); i++)
+                if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+        }
+        printf("  encode max_alloc_bytes 200000, tile 64 -> retried at 32: vs a 32 px run max abs %.3g\n", m);
+        CHECK(m == 0, "encode OOM retry (tile 64 -> 32) vs a direct 32-pixel run: max abs %.3g", m);
+        free(a);
+        a = encode_host(w, px, sh, t64, 3, &sa);
+        m = -1;
+        if (a && b && dio_tensor_numel(&sa) == dio_tensor_numel(&sb)) {
+            m = 0;
+            for (int64_t i = 0; i < dio_tensor_numel(&sa); i++)
+                if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+        }
+        CHECK(m > 0, "tile 64 and tile 32 encodes must differ (else the retry check proves nothing)");
+        free(a), free(b);
+        a = encode_host(w, px, sh, oom_off, 2, &sa);
+        CHECK(!a && strstr(dio_last_error(), "max_alloc_bytes"),
+              "encode tiling=off must fail out of memory: %s", dio_last_error());
+        free(a);
+        a = b = NULL;
+        free(px);
+        px = NULL;
+    }
+    /* auto: a 1×528×528 frame (above 512×512) is tiled with the defaults (256 / 64); 256×256 is not */
+    {
+        int64_t sh[5] = {1, 3, 1, 528, 528}, n = 3 * 528 * 528;
+        const dio_kv dflt[] = {{"tiling", "auto"}};
+        const dio_kv on[] = {{"tiling", "on"}};
+        const dio_kv off[] = {{"tiling", "off"}};
+        float *c = NULL;
+        dio_tensor sc;
+        if (!(px = malloc(sizeof(float) * (size_t)n))) return;
+        for (int64_t i = 0; i < n; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            px[i] = (float)((double)(seed >> 8) / 16777216.0 * 2.0 - 1.0);
+        }
+        a = encode_host(w, px, sh, dflt, 1, &sa);
+        b = encode_host(w, px, sh, on, 1, &sb);
+        c = encode_host(w, px, sh, off, 1, &sc);
+        if (a && b && c) {
+            double mab = 0, mac = 0;
+            for (int64_t i = 0; i < dio_tensor_numel(&sa); i++) {
+                if (fabs((double)a[i] - b[i]) > mab) mab = fabs((double)a[i] - b[i]);
+                if (fabs((double)a[i] - c[i]) > mac) mac = fabs((double)a[i] - c[i]);
+            }
+            CHECK(mab == 0 && mac > 0,
+                  "encode tiling=auto at 528x528: vs on %.3g (want 0), vs off %.3g (want > 0)", mab, mac);
+            printf("  encode 528x528 tiling auto vs on: %.3g, vs off: %.3g\n", mab, mac);
+        } else
+            CHECK(0, "encode 528x528 did not run");
+        free(a), free(b), free(c);
+        free(px);
+    }
+}
+
 int main(int argc, char **argv)
 {
     dio_context_options o;
@@ -627,6 +917,7 @@ int main(int argc, char **argv)
         check_batch2(w, "wan-vae-decoder", "dec2.latents", "dec2.sample", NULL, 0);
         check_batch2(w, "wan-vae-decoder", "dec1.latents", "dec1.chunk0.decoder.conv_out", kv, 1);
         check_tiled(w);
+        check_tiled_encode(w);
         dio_weights_close(w);
         w = NULL;
     } else
