@@ -24,7 +24,11 @@
  * the max difference is printed and every latent cell must lie within the convex bound of the tiles that
  * cover it (what the rule implies); one tile covering the frame equals the untiled encode exactly; the
  * out-of-memory retry as for decode; tiling=auto tiles a 528×528 frame.
- * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR */
+ * The --cli-input / --cli-check modes write a fixture tensor under a port name and compare a
+ * `diorama component run` output with the fixture, for the CLI tests of tests/vae/CMakeLists.txt.
+ * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR
+ *        test_vae --cli-input OUT PORT FILE NAME [PORT FILE NAME]...
+ *        test_vae --cli-check OUT PORT FILE NAME */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -858,13 +862,100 @@ static void check_tiled_encode(dio_weights *w)
     }
 }
 
+/* ---- `diorama component run` helpers (tests/vae/CMakeLists.txt runs the CLI between them) ---- */
+
+/* test_vae --cli-input OUT PORT FILE NAME [PORT FILE NAME]...: writes OUT with each fixture tensor NAME of
+ * FILE stored under the component's port name PORT. Removes OUT.out (the run's output) first, so a
+ * stale output of an earlier run can never pass the check. */
+static int cli_input(int argc, char **argv)
+{
+    dio_weights *f[4] = {0};
+    dio_named_tensor t[4];
+    dio_weight_info wi;
+    char stale[4096];
+    int n = 0, rc = 1;
+    if (argc < 6 || (argc - 3) % 3 || (argc - 3) / 3 > 4) {
+        fprintf(stderr, "usage: test_vae --cli-input OUT PORT FILE NAME [PORT FILE NAME]...\n");
+        return 2;
+    }
+    snprintf(stale, sizeof(stale), "%s.out", argv[2]);
+    remove(stale);
+    for (int i = 3; i + 2 < argc; i += 3, n++) {
+        wi.struct_size = sizeof(wi);
+        if (dio_weights_open(argv[i + 1], &f[n]) != DIO_OK ||
+            dio_weights_find(f[n], argv[i + 2], &wi) != DIO_OK) {
+            printf("FAIL: %s\n", dio_last_error());
+            goto done;
+        }
+        t[n].name = argv[i];
+        t[n].dtype = wi.dtype;
+        t[n].ndim = wi.ndim;
+        memset(t[n].shape, 0, sizeof(t[n].shape));
+        memcpy(t[n].shape, wi.shape, sizeof(int64_t) * (size_t)wi.ndim);
+        t[n].data = wi.data;
+    }
+    if (dio_safetensors_write(argv[2], t, (size_t)n, NULL, 0) != DIO_OK) {
+        printf("FAIL: %s\n", dio_last_error());
+        goto done;
+    }
+    printf("wrote %s\n", argv[2]);
+    rc = 0;
+done:
+    for (int i = 0; i < 4; i++) dio_weights_close(f[i]);
+    return rc;
+}
+
+/* test_vae --cli-check OUT PORT FILE NAME: OUT's tensor PORT equals fixture tensor NAME of FILE, shape for
+ * shape, within atol 1e-4 + rtol 1e-4 (the fixture README's rule). */
+static int cli_check(int argc, char **argv)
+{
+    dio_weights *o = NULL, *f = NULL;
+    dio_weight_info a, b;
+    dio_tensor gs;
+    cmp_ c;
+    int rc = 1;
+    if (argc != 6) {
+        fprintf(stderr, "usage: test_vae --cli-check OUT PORT FILE NAME\n");
+        return 2;
+    }
+    a.struct_size = b.struct_size = sizeof(a);
+    if (dio_weights_open(argv[2], &o) != DIO_OK || dio_weights_find(o, argv[3], &a) != DIO_OK ||
+        dio_weights_open(argv[4], &f) != DIO_OK || dio_weights_find(f, argv[5], &b) != DIO_OK) {
+        printf("FAIL: %s\n", dio_last_error());
+        goto done;
+    }
+    if (a.dtype != DIO_DTYPE_F32 || b.dtype != DIO_DTYPE_F32) {
+        printf("FAIL: %s / %s are not both f32\n", argv[3], argv[5]);
+        goto done;
+    }
+    dio_tensor_init(&gs, DIO_DTYPE_F32, a.ndim, a.shape, NULL, 0);
+    if (compare(a.data, &gs, b.data, b.ndim, b.shape, &c)) {
+        printf("FAIL: %s of %s has another shape than %s\n", argv[3], argv[2], argv[5]);
+        goto done;
+    }
+    printf("%s \"%s\" vs %s: max abs %.3g, rel L2 %.3g\n", argv[2], argv[3], argv[5], c.max_abs, c.rel_l2);
+    if (!(c.excess <= 0)) {
+        printf("FAIL: beyond atol 1e-4 + rtol 1e-4\n");
+        goto done;
+    }
+    rc = 0;
+done:
+    dio_weights_close(o);
+    dio_weights_close(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     dio_context_options o;
     dio_weights *w = NULL;
     char p[4096];
+    if (argc > 1 && !strcmp(argv[1], "--cli-input")) return cli_input(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "--cli-check")) return cli_check(argc, argv);
     if (argc != 4) {
-        fprintf(stderr, "usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR\n");
+        fprintf(stderr, "usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR\n"
+                        "       test_vae --cli-input OUT PORT FILE NAME [PORT FILE NAME]...\n"
+                        "       test_vae --cli-check OUT PORT FILE NAME\n");
         return 2;
     }
     plugin_dir = argv[1];
