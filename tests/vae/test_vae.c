@@ -24,6 +24,10 @@
  * the max difference is printed and every latent cell must lie within the convex bound of the tiles that
  * cover it (what the rule implies); one tile covering the frame equals the untiled encode exactly; the
  * out-of-memory retry as for decode; tiling=auto tiles a 528×528 frame.
+ * Bad inputs get clear errors from output_shapes and from run: encoder frame counts 2, 4, 6 (not 1 + 4k),
+ * sizes 20×40, 24×36, 7×7 (not multiples of 8), channels the weights do not take, a 4-D or i32 input, an
+ * empty dim, a wrong-shaped output; mismatched weights too: the DiT's weights, the diffusers file read as
+ * layout=native, a latents_mean of 3 values for z 16.
  * The --cli-input / --cli-check modes write a fixture tensor under a port name and compare a
  * `diorama component run` output with the fixture, for the CLI tests of tests/vae/CMakeLists.txt.
  * Usage: test_vae PLUGIN_DIR FIXTURE_DIR WORK_DIR
@@ -862,6 +866,141 @@ static void check_tiled_encode(dio_weights *w)
     }
 }
 
+/* ---- bad inputs and mismatched weights: clear errors ---- */
+
+/* An input of `shape` / `dtype` (zeros) must be refused by output_shapes and by run, the message holding
+ * `needle`. */
+static void expect_input_error(dio_weights *w, const char *comp_name, int32_t ndim, const int64_t *shape,
+                               int32_t dtype, const char *needle, const char *what)
+{
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    dio_component *comp = NULL;
+    dio_buffer *ib = NULL, *ob = NULL;
+    dio_tensor it, ot, os;
+    int64_t n = 1, oshape[5] = {1, 16, 1, 3, 5};
+    void *zeros = NULL;
+    dio_status st;
+    for (int32_t i = 0; i < ndim; i++) n *= shape[i];
+    if (dio_component_create(ctx, be, comp_name, w, NULL, 0, &comp) != DIO_OK ||
+        !(zeros = calloc((size_t)(n > 0 ? n : 1), 4)) ||
+        r.iface->buffer_alloc(r.ctx, 0, (uint64_t)(n > 0 ? n : 1) * 4, &ib) != DIO_OK ||
+        r.iface->buffer_upload(r.ctx, NULL, ib, 0, zeros, (uint64_t)(n > 0 ? n : 1) * 4) != DIO_OK ||
+        r.iface->buffer_alloc(r.ctx, 0, 4096 * 4, &ob) != DIO_OK) {
+        CHECK(0, "%s: setup: %s", what, dio_last_error());
+        goto done;
+    }
+    dio_tensor_init(&it, dtype, ndim, shape, ib, 0);
+    dio_tensor_init(&ot, DIO_DTYPE_F32, 5, oshape, ob, 0);
+    {
+        const dio_tensor *ip[1] = {&it}, *op[1] = {&ot};
+        st = dio_component_output_shapes(comp, ip, &os);
+        CHECK(st != DIO_OK && strstr(dio_last_error(), needle),
+              "%s: output_shapes %s (\"%s\"), want an error with \"%s\"", what,
+              st == DIO_OK ? "accepted it" : "failed", dio_last_error(), needle);
+        printf("  %s -> %s\n", what, dio_last_error());
+        st = dio_component_run(comp, ip, op);
+        CHECK(st != DIO_OK && strstr(dio_last_error(), needle),
+              "%s: run %s (\"%s\"), want an error with \"%s\"", what, st == DIO_OK ? "accepted it" : "failed",
+              dio_last_error(), needle);
+    }
+done:
+    if (ib) r.iface->buffer_free(r.ctx, ib);
+    if (ob) r.iface->buffer_free(r.ctx, ob);
+    free(zeros);
+    dio_component_destroy(comp);
+}
+
+static void check_bad_inputs(dio_weights *w)
+{
+    static const int64_t bad_t[3] = {2, 4, 6};
+    dio_backend_ref r = dio_backend_get_ref(be, 0);
+    char label[96], p[4096];
+    dio_weights *dit = NULL;
+    dio_component *comp = NULL;
+    /* encoder: frame counts other than 1 + 4k */
+    for (int i = 0; i < 3; i++) {
+        int64_t sh[5] = {1, 3, bad_t[i], 24, 40};
+        snprintf(label, sizeof(label), "encode %lld frames", (long long)bad_t[i]);
+        expect_input_error(w, "wan-vae-encoder", 5, sh, DIO_DTYPE_F32, "T must be 1 + 4", label);
+    }
+    /* encoder: sizes not multiples of 8 (the frame count right) */
+    {
+        int64_t sh1[5] = {1, 3, 5, 20, 40}, sh2[5] = {1, 3, 1, 24, 36}, sh3[5] = {1, 3, 1, 7, 7};
+        expect_input_error(w, "wan-vae-encoder", 5, sh1, DIO_DTYPE_F32, "multiples of 8", "encode 20x40");
+        expect_input_error(w, "wan-vae-encoder", 5, sh2, DIO_DTYPE_F32, "multiples of 8", "encode 24x36");
+        expect_input_error(w, "wan-vae-encoder", 5, sh3, DIO_DTYPE_F32, "multiples of 8", "encode 7x7");
+    }
+    /* channels that do not match the weights; not 5-D; not float; an empty dim */
+    {
+        int64_t e4[5] = {1, 4, 1, 24, 40}, d8[5] = {1, 8, 1, 3, 5}, d4d[4] = {16, 1, 3, 5},
+                e0[5] = {1, 3, 0, 24, 40}, d0[5] = {1, 16, 1, 0, 5};
+        expect_input_error(w, "wan-vae-encoder", 5, e4, DIO_DTYPE_F32, "4 channels, the weights take 3",
+                           "encode 4-channel pixels");
+        expect_input_error(w, "wan-vae-decoder", 5, d8, DIO_DTYPE_F32, "8 channels, the weights take 16",
+                           "decode 8-channel latents");
+        expect_input_error(w, "wan-vae-decoder", 4, d4d, DIO_DTYPE_F32, "4 dims, expected 5",
+                           "decode a 4-D latent");
+        expect_input_error(w, "wan-vae-decoder", 5, d8, DIO_DTYPE_I32, "must be a float",
+                           "decode i32 latents");
+        expect_input_error(w, "wan-vae-encoder", 5, e0, DIO_DTYPE_F32, "empty dim", "encode 0 frames");
+        expect_input_error(w, "wan-vae-decoder", 5, d0, DIO_DTYPE_F32, "empty dim", "decode height 0");
+    }
+    /* run with an output that is not what output_shapes said */
+    {
+        input in;
+        dio_buffer *ob = NULL;
+        dio_tensor ot;
+        int64_t wrong[5] = {1, 16, 1, 3, 4};
+        if (!input_load("enc1.x", &in) &&
+            dio_component_create(ctx, be, "wan-vae-encoder", w, NULL, 0, &comp) == DIO_OK &&
+            r.iface->buffer_alloc(r.ctx, 0, 16 * 12 * 4, &ob) == DIO_OK) {
+            const dio_tensor *ip[1] = {&in.t}, *op[1] = {&ot};
+            dio_tensor_init(&ot, DIO_DTYPE_F32, 5, wrong, ob, 0);
+            CHECK(dio_component_run(comp, ip, op) != DIO_OK && strstr(dio_last_error(), "output \"latents\""),
+                  "encode into a [1,16,1,3,4] output: \"%s\"", dio_last_error());
+            printf("  encode into a wrong-shaped output -> %s\n", dio_last_error());
+        } else
+            CHECK(0, "wrong output: setup: %s", dio_last_error());
+        if (ob) r.iface->buffer_free(r.ctx, ob);
+        input_free(&in);
+        dio_component_destroy(comp);
+        comp = NULL;
+    }
+    /* mismatched weights: the DiT's weights; the diffusers file read as native; a wrong latents_mean count */
+    snprintf(p, sizeof(p), "%s/../dit/diffusion_pytorch_model.safetensors", fix_dir);
+    if (dio_weights_open(p, &dit) == DIO_OK) {
+        CHECK(dio_component_create(ctx, be, "wan-vae-decoder", dit, NULL, 0, &comp) != DIO_OK &&
+                  strstr(dio_last_error(), "\"post_quant_conv.weight\" is missing"),
+              "DiT weights as a VAE decoder: \"%s\"", dio_last_error());
+        printf("  DiT weights for wan-vae-decoder -> %s\n", dio_last_error());
+        dio_component_destroy(comp);
+        comp = NULL;
+        CHECK(dio_component_create(ctx, be, "wan-vae-encoder", dit, NULL, 0, &comp) != DIO_OK &&
+                  strstr(dio_last_error(), "\" is missing"),
+              "DiT weights as a VAE encoder: \"%s\"", dio_last_error());
+        dio_component_destroy(comp);
+        comp = NULL;
+        dio_weights_close(dit);
+    } else
+        CHECK(0, "cannot open %s", p);
+    {
+        const dio_kv native[] = {{"layout", "native"}};
+        const dio_kv mean3[] = {{"latents_mean", "0.1,0.2,0.3"}};
+        CHECK(dio_component_create(ctx, be, "wan-vae-encoder", w, native, 1, &comp) != DIO_OK &&
+                  strstr(dio_last_error(), "\"encoder.conv1.weight\" is missing"),
+              "diffusers weights with layout=native: \"%s\"", dio_last_error());
+        printf("  diffusers weights with layout=native -> %s\n", dio_last_error());
+        dio_component_destroy(comp);
+        comp = NULL;
+        CHECK(dio_component_create(ctx, be, "wan-vae-decoder", w, mean3, 1, &comp) != DIO_OK &&
+                  strstr(dio_last_error(), "latents_mean"),
+              "3 latents_mean values for z 16: \"%s\"", dio_last_error());
+        printf("  latents_mean with 3 values -> %s\n", dio_last_error());
+        dio_component_destroy(comp);
+        comp = NULL;
+    }
+}
+
 /* ---- `diorama component run` helpers (tests/vae/CMakeLists.txt runs the CLI between them) ---- */
 
 /* test_vae --cli-input OUT PORT FILE NAME [PORT FILE NAME]...: writes OUT with each fixture tensor NAME of
@@ -1009,6 +1148,7 @@ int main(int argc, char **argv)
         check_batch2(w, "wan-vae-decoder", "dec1.latents", "dec1.chunk0.decoder.conv_out", kv, 1);
         check_tiled(w);
         check_tiled_encode(w);
+        check_bad_inputs(w);
         dio_weights_close(w);
         w = NULL;
     } else
