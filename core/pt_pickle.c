@@ -18,7 +18,8 @@
  *   ...), usable only inside a persistent id or as a _v3 dtype. Any other global is refused naming it.
  *   BUILD is accepted on a dict or a tensor and its state ignored (state_dict()'s _metadata).
  * - A persistent id must be ('storage', storage class, key, location, numel) and name an existing
- *   record whose size is numel elements (numel bytes for UntypedStorage).
+ *   record whose size is numel elements (numel bytes for UntypedStorage); the key is a plain name
+ *   (letters, digits, '_', '-', '.', not starting with '.'), so it cannot alias another zip entry.
  * - Hostile files: data.pkl at most 32 MiB with a correct CRC, at most 2^22 objects, 2^20 stack
  *   entries, 4096 open MARKs, memo indices below 2^22, 2^24 container items; nesting deeper than 64
  *   levels, a container inside itself and sharing that would multiply the walk are refused; at most
@@ -475,6 +476,21 @@ static dio_status pk_reduce(pk_machine *m, size_t at)
     }
 }
 
+/* torch.save's storage keys are decimal numbers; anything that could read as a path ("..", "/", "\\",
+ * an absolute name) is refused even though records are only ever looked up inside the zip, so that no
+ * key can alias another entry of the archive. */
+static int pk_plain_key(const unsigned char *s, size_t n)
+{
+    if (n == 0 || s[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 static dio_status pk_persid(pk_machine *m, size_t at)
 {
     dio_status st;
@@ -496,6 +512,11 @@ static dio_status pk_persid(pk_machine *m, size_t at)
     pk_printable(key, sizeof key, m->p + k->u.s.off, k->u.s.len);
     if (m->prefix_len + 6 + k->u.s.len > 2 * PK_MAX_NAME)
         return pk_fail(m, at, "storage key '%s...' is too long", key);
+    if (!pk_plain_key(m->p + k->u.s.off, k->u.s.len))
+        return pk_fail(m, at,
+                       "storage key '%s' is not a plain record name (letters, digits, '_', '-' and '.', not "
+                       "starting with '.'): a persistent id may only name a record of <archive>/data/",
+                       key);
     memcpy(m->record, m->prefix, m->prefix_len);
     memcpy(m->record + m->prefix_len, "/data/", 6);
     memcpy(m->record + m->prefix_len + 6, m->p + k->u.s.off, k->u.s.len);
