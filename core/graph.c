@@ -25,6 +25,9 @@
 #define GRAPH_MAX_FILE (16u << 20)
 #define GRAPH_MAX_DEPTH 64
 #define GRAPH_MAX_TEXT 65536
+/* nodes, component instances and variables of one graph: real pipelines have tens; the cap keeps a
+ * hostile graph's validation (quadratic in places) and its tables small */
+#define GRAPH_MAX_ENTRIES 4096
 
 /* ---- op specifications ---- */
 
@@ -338,6 +341,9 @@ static dio_status parse_vars(dio_graph *g, const cJSON *o)
     int n = 0;
     if ((st = want_object(g, o, "variables")) != DIO_OK) return st;
     for (const cJSON *c = o->child; c; c = c->next) n++;
+    if (n > GRAPH_MAX_ENTRIES)
+        return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: variables: %d entries; the limit is %d", g->file,
+                             n, GRAPH_MAX_ENTRIES);
     if (n && !(g->vars = calloc((size_t)n, sizeof(*g->vars)))) return oom();
     for (const cJSON *c = o->child; c; c = c->next) {
         graph_var *v = &g->vars[g->n_vars];
@@ -392,6 +398,9 @@ static dio_status parse_instances(dio_graph *g, const cJSON *o)
     int n = 0;
     if ((st = want_object(g, o, "components")) != DIO_OK) return st;
     for (const cJSON *c = o->child; c; c = c->next) n++;
+    if (n > GRAPH_MAX_ENTRIES)
+        return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: components: %d entries; the limit is %d", g->file,
+                             n, GRAPH_MAX_ENTRIES);
     if (n && !(g->instances = calloc((size_t)n, sizeof(*g->instances)))) return oom();
     for (const cJSON *c = o->child; c; c = c->next) {
         graph_instance *in = &g->instances[g->n_instances];
@@ -650,6 +659,11 @@ dio_status dio_graph_parse(const char *json, size_t len, const char *base_dir, d
     nodes = cJSON_GetObjectItemCaseSensitive(root, "nodes");
     if (!cJSON_IsArray(nodes) || !(n = cJSON_GetArraySize(nodes))) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: nodes: expected a non-empty array", g->file);
+        goto fail;
+    }
+    if (n > GRAPH_MAX_ENTRIES) {
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: nodes: %d entries; the limit is %d", g->file, n,
+                           GRAPH_MAX_ENTRIES);
         goto fail;
     }
     if (!(g->nodes = calloc((size_t)n, sizeof(*g->nodes)))) goto nomem;

@@ -10,10 +10,11 @@
  * - Each file is mmap'd read-only, whole; dio_weight_info.data points into the mapping (valid until
  *   close). Nothing aligns tensor data: a foreign file may put a tensor at any byte offset.
  * - Nothing is exposed before every check passed: header length against the file size and a 100 MB cap,
- *   UTF-8 without NUL, one JSON object followed only by whitespace, known dtypes, shapes of at most six
- *   integers in [0, 2^53) whose numel x element size does not overflow, data_offsets inside the data
- *   and as long as the shape says, no byte shared by two tensors, no name twice (in a file or across
- *   shards), string-only metadata. Gaps between tensors and bytes after the last one are tolerated.
+ *   at most 2^20 tensors (the 14B DiT has about 1,100) and names of at most 4096 bytes, UTF-8 without NUL,
+ * one JSON object followed only by whitespace, known dtypes, shapes of at most six integers in [0, 2^53)
+ * whose numel x element size does not overflow, data_offsets inside the data and as long as the shape says,
+ * no byte shared by two tensors, no name twice (in a file or across shards), string-only metadata. Gaps
+ * between tensors and bytes after the last one are tolerated.
  * - cJSON reads numbers as doubles, so an integer is accepted only when integral and below 2^53 (where
  *   a double is exact); the writer prints its integers itself (raw JSON) so they are never rounded.
  *   The header is copied to a NUL-terminated heap buffer before parsing, so the parser never reads the
@@ -56,6 +57,8 @@
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000) /* bytes of JSON header accepted */
 #define ST_MAX_INDEX ((uint64_t)64 * 1024 * 1024)   /* bytes of *.safetensors.index.json accepted */
+#define ST_MAX_TENSORS ((size_t)1 << 20)            /* tensors in one weights table (all shards) */
+#define ST_MAX_NAME ((size_t)4096)                  /* bytes of one tensor name */
 #define ST_INT_LIMIT 9007199254740992.0             /* 2^53: integers below are exact in a double */
 #define ST_INT_LIMIT_U ((uint64_t)1 << 53)
 #define ST_INDEX_SUFFIX ".safetensors.index.json"
@@ -390,6 +393,17 @@ static dio_status st_parse_entry(dio_weights *w, const char *path, size_t file, 
     uint64_t begin = 0, end = 0, numel = 1, nbytes, esize;
     int has_zero = 0;
 
+    if (strlen(name) > ST_MAX_NAME) {
+        st = dio_set_error(DIO_ERR_BAD_FORMAT,
+                           "safetensors '%s': tensor name " NM "... is %zu bytes; the limit is %zu", path,
+                           name, strlen(name), ST_MAX_NAME);
+        goto fail;
+    }
+    if (w->n_tensors >= ST_MAX_TENSORS) {
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': more than %zu tensors (the limit)", path,
+                           ST_MAX_TENSORS);
+        goto fail;
+    }
     if (!cJSON_IsObject(item)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "safetensors '%s': tensor " NM " is a JSON %s, not an object",
                            path, name, st_json_kind(item));

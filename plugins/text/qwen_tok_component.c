@@ -10,7 +10,7 @@
  * not a weight: its folder (vocab.json, merges.txt, tokenizer_config.json) is the string param
  * `tokenizer_dir`, loaded once at create(); a missing file fails create() naming it. The text is downloaded
  * from its buffer and the ids uploaded, so it works on every backend; invalid UTF-8 fails run() naming the
- * row and byte offset, and nothing is written to the outputs then. */
+ * row and byte offset, and so does a prompt over 64 KiB (the graph's string limit too); nothing is written to the outputs then. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,9 @@
 #include "qwen_tokenizer.h"
 
 #define WHO "qwen-tokenizer"
+/* A prompt longer than this is refused before tokenising: Cosmos prompts are a few KiB, the encoder keeps
+ * max_length (512) tokens, and the cap bounds the tokenizer's work on a hostile input. */
+#define QTOK_MAX_PROMPT_BYTES 65536
 
 typedef struct qtok {
     const dio_host_services *host;
@@ -198,6 +201,14 @@ static dio_status tok_run(void *self, dio_stream *s, const dio_tensor *const *in
         } else {
             const void *z = memchr(row, 0, (size_t)N);
             len = z ? (size_t)((const char *)z - row) : (size_t)N;
+        }
+        if (len > QTOK_MAX_PROMPT_BYTES) {
+            st = t->host->set_error(DIO_ERR_INVALID_ARGUMENT,
+                                    WHO
+                                    ": prompt %lld is %zu bytes; the limit is %d (the encoder reads at most "
+                                    "max_length tokens of it)",
+                                    (long long)b, len, QTOK_MAX_PROMPT_BYTES);
+            goto fail;
         }
         size_t n = 0, bad = utf8_bad_at((const unsigned char *)row, len);
         if (bad < len) {
