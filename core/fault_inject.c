@@ -15,8 +15,9 @@
  *                       aligned_alloc, posix_memalign returns NULL / ENOMEM (only that one call)
  *   DIO_FAULT_WRITE=N   the Nth output operation fails: write, fwrite, fflush, fsync, rename, mkstemp,
  *                       mkdtemp, mkdir, fopen for writing (errno ENOSPC; EIO for fsync)
- *   DIO_FAULT_REPORT=F  at exit, write "alloc A\nwrite W\nfired alloc|write|none\n" to F (the counts
- *                       tell a sweep its range)
+ *   DIO_FAULT_REPORT=F  at exit, write "alloc A\nwrite W\nalloc_at_first_write K\nfired alloc|write|none\n"
+ *                       to F (the counts tell a sweep its range; K, the allocations made before the
+ *                       first output operation, where the writer's own allocations begin)
  *   DIO_FAULT_TRACE=1   print the stack of the call that was made to fail (ASan's symbolizer when
  *                       present) to stderr
  * With none set, every wrapper is a counter increment and a tail call. Counters are atomic: calls made
@@ -71,7 +72,7 @@ DIO_FAULT_API FILE *__wrap_fopen(const char *p, const char *m);
 /* Weak: present only in a sanitizer build. */
 extern void __sanitizer_print_stack_trace(void) __attribute__((weak));
 
-static atomic_llong alloc_calls, write_calls;
+static atomic_llong alloc_calls, write_calls, alloc_at_first_write = -1;
 static atomic_int fired;                               /* 0 none, 1 alloc, 2 write */
 static long long alloc_target = -1, write_target = -1; /* -1: unset; set once, before main */
 static int trace;
@@ -95,11 +96,11 @@ static void say(const char *s)
 static void report(void)
 {
     const char *path = getenv("DIO_FAULT_REPORT");
-    char buf[128];
+    char buf[256];
     int fd, len;
     if (!path || !*path) return;
-    len = snprintf(buf, sizeof(buf), "alloc %lld\nwrite %lld\nfired %s\n", atomic_load(&alloc_calls),
-                   atomic_load(&write_calls),
+    len = snprintf(buf, sizeof(buf), "alloc %lld\nwrite %lld\nalloc_at_first_write %lld\nfired %s\n",
+                   atomic_load(&alloc_calls), atomic_load(&write_calls), atomic_load(&alloc_at_first_write),
                    atomic_load(&fired) == 1   ? "alloc"
                    : atomic_load(&fired) == 2 ? "write"
                                               : "none");
@@ -122,6 +123,7 @@ __attribute__((constructor)) static void fault_init(void)
 static int hit(atomic_llong *counter, long long target, int kind, const char *what)
 {
     long long n = atomic_fetch_add(counter, 1) + 1;
+    if (kind == 2 && n == 1) atomic_store(&alloc_at_first_write, atomic_load(&alloc_calls));
     if (n != target) return 0;
     atomic_store(&fired, kind);
     if (trace) {

@@ -21,9 +21,11 @@
  * the caller gave no "fps" key) so the folder reads back at its rate.
  *
  * Atomic: an MP4/WebP file is written to a mkstemp name ".NAME.tmp-XXXXXX" beside the target, fsynced
- * and renamed over it; a PNG folder is built in a mkdtemp folder beside it and renamed into place. An
- * existing PNG frame folder is replaced (moved aside, then its frames removed); any other existing
- * folder is left alone and the write fails. On any failure the temporary file or folder is removed.
+ * and renamed over it (the MP4 muxer writes through our own AVIOContext on that file's descriptor, so
+ * each write, the fsync and the close are checked here); a PNG folder is built in a mkdtemp folder beside it
+ * and renamed into place. An existing PNG frame folder is replaced (moved aside, then its frames removed);
+ * any other existing folder is left alone and the write fails. On any failure the temporary file or folder is
+ * removed.
  *
  * Keys are 1..79 printable ASCII characters without leading or trailing space (what PNG allows); a
  * value may hold any text but control characters other than tab, CR and LF. */
@@ -49,8 +51,6 @@
 
 #include "diorama/diorama.h"
 #include "media_internal.h"
-
-
 
 /* ---- paths ---- */
 
@@ -263,9 +263,48 @@ static const char *muxer_for(const char *path)
     return "mp4";
 }
 
-static dio_status write_mp4(const char *path, const char *tmp, const dio_video *v, AVRational rate,
+/* Our own AVIOContext on the temporary file's descriptor: every byte the muxer writes goes through
+ * write() here, so a failing write (a full disk, or fault injection in the tests) reaches us as an
+ * error, and the file is fsynced and closed by us with both results checked. */
+typedef struct fd_io {
+    int fd;
+} fd_io;
+
+static int fd_io_write(void *opaque, uint8_t *buf, int size)
+{
+    fd_io *io = opaque;
+    int done = 0;
+    while (done < size) {
+        ssize_t r = write(io->fd, buf + done, (size_t)(size - done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return AVERROR(r < 0 ? errno : EIO);
+        done += (int)r;
+    }
+    return size;
+}
+
+static int64_t fd_io_seek(void *opaque, int64_t offset, int whence)
+{
+    fd_io *io = opaque;
+    struct stat sb;
+    if (whence == AVSEEK_SIZE) return fstat(io->fd, &sb) == 0 ? (int64_t)sb.st_size : AVERROR(errno);
+    off_t r = lseek(io->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
+    return r < 0 ? AVERROR(errno) : (int64_t)r;
+}
+
+static void fd_io_free(AVIOContext **pb)
+{
+    if (!*pb) return;
+    av_freep(&(*pb)->buffer);
+    avio_context_free(pb);
+}
+
+static dio_status write_mp4(const char *path, const char *tmp, int fd, const dio_video *v, AVRational rate,
                             const dio_media_write_options *o)
 {
+    enum { IO_BUFFER = 1 << 16 };
+    fd_io io = {fd};
+    uint8_t *io_buf = NULL;
     AVFormatContext *oc = NULL;
     AVCodecContext *enc = NULL;
     const AVCodec *codec = NULL;
@@ -314,10 +353,12 @@ static dio_status write_mp4(const char *path, const char *tmp, const dio_video *
         if (strcmp(o->metadata[i].key, "codec") != 0)
             av_dict_set(&oc->metadata, o->metadata[i].key, o->metadata[i].value, 0);
     av_dict_set(&oc->metadata, "codec", codec_name, 0);
-    if ((ret = avio_open(&oc->pb, url, AVIO_FLAG_WRITE)) < 0) {
-        st = av_err(path, "cannot create the temporary file", ret);
-        goto fail;
+    if (!(io_buf = av_malloc(IO_BUFFER))) goto oom;
+    if (!(oc->pb = avio_alloc_context(io_buf, IO_BUFFER, 1, &io, NULL, fd_io_write, fd_io_seek))) {
+        av_free(io_buf);
+        goto oom;
     }
+    oc->flags |= AVFMT_FLAG_CUSTOM_IO;
     if (strcmp(muxer, "matroska") != 0) av_dict_set(&mux_opts, "movflags", "+use_metadata_tags+faststart", 0);
     if ((ret = avformat_write_header(oc, &mux_opts)) < 0) {
         st = av_err(path, "cannot write the header", ret);
@@ -370,8 +411,13 @@ static dio_status write_mp4(const char *path, const char *tmp, const dio_video *
         st = av_err(path, "cannot finish the file", ret);
         goto fail;
     }
-    if ((ret = avio_closep(&oc->pb)) < 0) {
-        st = av_err(path, "cannot close the file", ret);
+    avio_flush(oc->pb);
+    if ((ret = oc->pb->error) < 0) {
+        st = av_err(path, "cannot write", ret);
+        goto fail;
+    }
+    if (fsync(fd) != 0) {
+        st = dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(errno));
         goto fail;
     }
     st = DIO_OK;
@@ -379,7 +425,7 @@ static dio_status write_mp4(const char *path, const char *tmp, const dio_video *
 oom:
     st = dio_set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "'%s': out of memory", path);
 fail:
-    if (oc && !(oc->oformat->flags & AVFMT_NOFILE)) avio_closep(&oc->pb);
+    if (oc) fd_io_free(&oc->pb);
     avformat_free_context(oc);
     av_dict_free(&mux_opts);
     avcodec_free_context(&enc);
@@ -835,11 +881,12 @@ dio_status dio_media_write(const char *path, const dio_video *video, const dio_m
         return st;
     }
     fchmod(fd, 0666 & ~current_umask()); /* mkstemp made it 0600 */
-    close(fd);
     if (format == DIO_MEDIA_MP4) {
-        st = write_mp4(path, tmp, video, rate, o);
-        if (st == DIO_OK) fsync_path(tmp, 0);
+        st = write_mp4(path, tmp, fd, video, rate, o);
+        if (close(fd) != 0 && st == DIO_OK)
+            st = dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(errno));
     } else {
+        close(fd);
         st = write_webp(path, tmp, video, rate, o);
     }
     if (st == DIO_OK && rename(tmp, path) != 0)
