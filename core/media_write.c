@@ -263,19 +263,19 @@ static const char *muxer_for(const char *path)
     return "mp4";
 }
 
+static dio_status write_error(const char *path, const char *tmp, int err)
+{
+    return dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(err));
+}
+
 /* Our own AVIOContext on the temporary file's descriptor: every byte the muxer writes goes through
  * write() here, so a failing write (a full disk, or fault injection in the tests) reaches us as an
  * error, and the file is fsynced and closed by us with both results checked. */
-typedef struct fd_io {
-    int fd;
-} fd_io;
-
 static int fd_io_write(void *opaque, uint8_t *buf, int size)
 {
-    fd_io *io = opaque;
-    int done = 0;
+    int fd = *(const int *)opaque, done = 0;
     while (done < size) {
-        ssize_t r = write(io->fd, buf + done, (size_t)(size - done));
+        ssize_t r = write(fd, buf + done, (size_t)(size - done));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return AVERROR(r < 0 ? errno : EIO);
         done += (int)r;
@@ -285,10 +285,10 @@ static int fd_io_write(void *opaque, uint8_t *buf, int size)
 
 static int64_t fd_io_seek(void *opaque, int64_t offset, int whence)
 {
-    fd_io *io = opaque;
+    int fd = *(const int *)opaque;
     struct stat sb;
-    if (whence == AVSEEK_SIZE) return fstat(io->fd, &sb) == 0 ? (int64_t)sb.st_size : AVERROR(errno);
-    off_t r = lseek(io->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
+    if (whence == AVSEEK_SIZE) return fstat(fd, &sb) == 0 ? (int64_t)sb.st_size : AVERROR(errno);
+    off_t r = lseek(fd, (off_t)offset, whence & ~AVSEEK_FORCE);
     return r < 0 ? AVERROR(errno) : (int64_t)r;
 }
 
@@ -303,7 +303,6 @@ static dio_status write_mp4(const char *path, const char *tmp, int fd, const dio
                             const dio_media_write_options *o)
 {
     enum { IO_BUFFER = 1 << 16 };
-    fd_io io = {fd};
     uint8_t *io_buf = NULL;
     AVFormatContext *oc = NULL;
     AVCodecContext *enc = NULL;
@@ -313,6 +312,8 @@ static dio_status write_mp4(const char *path, const char *tmp, int fd, const dio
     struct SwsContext *sws = NULL;
     AVDictionary *mux_opts = NULL;
     uint8_t *padded = NULL;
+    /* The muxer writes through our own AVIOContext, but its faststart pass reopens the file by this
+     * name to read it back, so the name is still needed. */
     char *url = join3("file:", tmp, "");
     const char *muxer = muxer_for(path);
     dio_status st;
@@ -354,7 +355,7 @@ static dio_status write_mp4(const char *path, const char *tmp, int fd, const dio
             av_dict_set(&oc->metadata, o->metadata[i].key, o->metadata[i].value, 0);
     av_dict_set(&oc->metadata, "codec", codec_name, 0);
     if (!(io_buf = av_malloc(IO_BUFFER))) goto oom;
-    if (!(oc->pb = avio_alloc_context(io_buf, IO_BUFFER, 1, &io, NULL, fd_io_write, fd_io_seek))) {
+    if (!(oc->pb = avio_alloc_context(io_buf, IO_BUFFER, 1, &fd, NULL, fd_io_write, fd_io_seek))) {
         av_free(io_buf);
         goto oom;
     }
@@ -417,7 +418,7 @@ static dio_status write_mp4(const char *path, const char *tmp, int fd, const dio
         goto fail;
     }
     if (fsync(fd) != 0) {
-        st = dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(errno));
+        st = write_error(path, tmp, errno);
         goto fail;
     }
     st = DIO_OK;
@@ -512,8 +513,7 @@ static dio_status write_file(const char *path, const char *tmp, const uint8_t *d
     size_t put = fwrite(data, 1, size, f);
     int flush = fflush(f), sync = flush == 0 ? fsync(fileno(f)) : -1;
     int err = errno;
-    if (fclose(f) != 0 || put != size || flush != 0 || sync != 0)
-        return dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(err));
+    if (fclose(f) != 0 || put != size || flush != 0 || sync != 0) return write_error(path, tmp, err);
     return DIO_OK;
 }
 
@@ -883,8 +883,7 @@ dio_status dio_media_write(const char *path, const dio_video *video, const dio_m
     fchmod(fd, 0666 & ~current_umask()); /* mkstemp made it 0600 */
     if (format == DIO_MEDIA_MP4) {
         st = write_mp4(path, tmp, fd, video, rate, o);
-        if (close(fd) != 0 && st == DIO_OK)
-            st = dio_set_error(DIO_ERR_IO, "'%s': cannot write '%s': %s", path, tmp, strerror(errno));
+        if (close(fd) != 0 && st == DIO_OK) st = write_error(path, tmp, errno);
     } else {
         close(fd);
         st = write_webp(path, tmp, video, rate, o);

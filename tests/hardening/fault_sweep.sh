@@ -75,9 +75,9 @@ final_name() {
     case $1 in mp4) echo video.mp4 ;; webp) echo video.webp ;; png) echo frames ;; prompt) echo emb.safetensors ;; esac
 }
 
-# check_case SCENARIO KIND N CASE_DIR RC: prints nothing when the case passed, else the reason.
+# check_case SCENARIO CASE_DIR RC: prints nothing when the case passed, else the reason.
 check_case() {
-    local sc=$1 kind=$2 n=$3 d=$4 rc=$5 name listing cache_files last
+    local sc=$1 d=$2 rc=$3 name listing cache_files last
     name=$(final_name "$sc")
     if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer' "$d/log"; then
         echo "sanitizer report (rc $rc): $(grep -Em1 'ERROR:|runtime error:' "$d/log")"; return
@@ -121,7 +121,7 @@ one() {
         DIO_FAULT_WRITE=$n run_scenario "$sc" "$d" > "$d/log" 2>&1
     fi
     rc=$?
-    why=$(check_case "$sc" "$kind" "$n" "$d" "$rc")
+    why=$(check_case "$sc" "$d" "$rc")
     if [ -z "$why" ]; then
         echo "ok $rc" > "$work/results/$sc-$kind-$n"
         rm -rf "$d"
