@@ -215,8 +215,15 @@ static dio_status expand_depth(const dio_graph *g, const char *s, int depth, cha
             p++;
         } else if (*p == '$' && p[1] == '{') {
             const char *end = strchr(p + 2, '}');
-            size_t vl = (size_t)(end - (p + 2));
-            int vi = var_index(g, p + 2, vl);
+            size_t vl;
+            int vi;
+            if (!end) { /* check_refs refuses this at load time; never index past the string */
+                free(r);
+                free(sub);
+                return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: unterminated ${ in \"%s\"", g->file, s);
+            }
+            vl = (size_t)(end - (p + 2));
+            vi = var_index(g, p + 2, vl);
             free(sub);
             sub = NULL;
             if (vi >= 0 && g->vars[vi].set) {
@@ -373,6 +380,13 @@ static dio_status parse_vars(dio_graph *g, const cJSON *o)
         if (doc && !cJSON_IsString(doc))
             return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s.doc: expected a string", g->file, path);
         if (!(v->doc = dup_str(doc ? doc->valuestring : ""))) return oom();
+    }
+    /* A default may refer to any variable, declared before or after it: checked once all are known.
+     * (Found by tests/fuzz/fuzz_graph.c: an unterminated "${" in a default reached expansion.) */
+    for (int i = 0; i < g->n_vars; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "variables.%s.default", g->vars[i].name);
+        if ((st = check_refs(g, g->vars[i].value, path)) != DIO_OK) return st;
     }
     return DIO_OK;
 }

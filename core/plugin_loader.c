@@ -20,16 +20,11 @@
 #include <unistd.h>
 
 #include "context_internal.h"
+#include "plugin_check.h"
 
 #ifndef DIO_INSTALL_PLUGIN_DIR
 #define DIO_INSTALL_PLUGIN_DIR "/usr/local/lib/diorama"
 #endif
-
-/* The smallest tables ABI 1.0 allows (everything up to the last 1.0 field). */
-#define DIO_DESCRIPTOR_SIZE_1_0 (offsetof(dio_plugin_descriptor, sampler) + sizeof(void *))
-#define DIO_BACKEND_IFACE_SIZE_1_0 (offsetof(dio_backend_iface, ops) + sizeof(void *))
-#define DIO_COMPONENT_IFACE_SIZE_1_0 (offsetof(dio_component_iface, run) + sizeof(void *))
-#define DIO_SAMPLER_IFACE_SIZE_1_0 (offsetof(dio_sampler_iface, step) + sizeof(void *))
 
 static const char *kind_name(int32_t kind)
 {
@@ -74,82 +69,6 @@ static dio_plugin_record *record_push(dio_context *ctx, const char *path)
     return r;
 }
 
-/* Formats an ABI range as "[1.0, 1.2]". */
-static void format_range(char *buf, size_t n, uint32_t lo, uint32_t hi)
-{
-    snprintf(buf, n, "[%u.%u, %u.%u]", DIO_ABI_MAJOR(lo), DIO_ABI_MINOR(lo), DIO_ABI_MAJOR(hi),
-             DIO_ABI_MINOR(hi));
-}
-
-static int valid_plugin_name(const char *s)
-{
-    size_t n = 0;
-    if (!s || !s[0]) return 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) return 0;
-        if (n >= 63) return 0;
-    }
-    return 1;
-}
-
-/* Checks the table of the descriptor's kind; writes the reason into why on failure. */
-static int check_kind_table(const dio_plugin_descriptor *d, uint32_t dsize, char *why, size_t n)
-{
-#define FIELD_FITS(field) (dsize >= offsetof(dio_plugin_descriptor, field) + sizeof(void *))
-    switch (d->kind) {
-    case DIO_PLUGIN_BACKEND: {
-        const dio_backend_iface *b = FIELD_FITS(backend) ? d->backend : NULL;
-        if (!b) return snprintf(why, n, "bad descriptor: kind backend without a backend table"), 0;
-        if (b->struct_size < DIO_BACKEND_IFACE_SIZE_1_0)
-            return snprintf(why, n,
-                            "bad descriptor: backend table struct_size %u is smaller than the %zu bytes of "
-                            "ABI 1.0",
-                            b->struct_size, (size_t)DIO_BACKEND_IFACE_SIZE_1_0),
-                   0;
-        if (!b->create || !b->destroy || !b->device_count || !b->device_props || !b->buffer_alloc ||
-            !b->buffer_from_host || !b->buffer_free || !b->buffer_size || !b->buffer_device ||
-            !b->buffer_host_ptr || !b->buffer_upload || !b->buffer_download || !b->buffer_copy ||
-            !b->stream_create || !b->stream_destroy || !b->stream_sync || !b->supports_op || !b->ops)
-            return snprintf(why, n, "bad descriptor: the backend table leaves a required function NULL"), 0;
-        return 1;
-    }
-    case DIO_PLUGIN_COMPONENT: {
-        const dio_component_iface *c = FIELD_FITS(component) ? d->component : NULL;
-        if (!c) return snprintf(why, n, "bad descriptor: kind component without a component table"), 0;
-        if (c->struct_size < DIO_COMPONENT_IFACE_SIZE_1_0)
-            return snprintf(why, n,
-                            "bad descriptor: component table struct_size %u is smaller than the %zu bytes of "
-                            "ABI 1.0",
-                            c->struct_size, (size_t)DIO_COMPONENT_IFACE_SIZE_1_0),
-                   0;
-        if (!c->create || !c->destroy || !c->output_shapes || !c->run || c->n_inputs < 0 ||
-            c->n_outputs < 0 || c->n_params < 0 || (c->n_inputs && !c->inputs) ||
-            (c->n_outputs && !c->outputs) || (c->n_params && !c->params))
-            return snprintf(why, n,
-                            "bad descriptor: the component table is incomplete (NULL function or port list)"),
-                   0;
-        return 1;
-    }
-    case DIO_PLUGIN_SAMPLER: {
-        const dio_sampler_iface *s = FIELD_FITS(sampler) ? d->sampler : NULL;
-        if (!s) return snprintf(why, n, "bad descriptor: kind sampler without a sampler table"), 0;
-        if (s->struct_size < DIO_SAMPLER_IFACE_SIZE_1_0)
-            return snprintf(why, n,
-                            "bad descriptor: sampler table struct_size %u is smaller than the %zu bytes of "
-                            "ABI 1.0",
-                            s->struct_size, (size_t)DIO_SAMPLER_IFACE_SIZE_1_0),
-                   0;
-        if (!s->create || !s->destroy || !s->num_steps || !s->schedule || !s->step || s->n_params < 0 ||
-            (s->n_params && !s->params))
-            return snprintf(why, n, "bad descriptor: the sampler table is incomplete"), 0;
-        return 1;
-    }
-    default: return snprintf(why, n, "bad descriptor: unknown plugin kind %u", d->kind), 0;
-    }
-#undef FIELD_FITS
-}
-
 static const dio_plugin_record *find_accepted(const dio_context *ctx, int32_t kind, const char *name)
 {
     for (int32_t i = 0; i < ctx->n_records; i++) {
@@ -171,14 +90,14 @@ static int already_seen(const dio_context *ctx, const char *path)
 static dio_status load_file(dio_context *ctx, const char *path)
 {
     char resolved[PATH_MAX];
-    char why[1024], host_range[48], plugin_range[48];
+    char why[1024];
+    dio_descriptor_verdict verdict;
     dio_status st = DIO_ERR_BAD_FORMAT;
     dio_plugin_record *r;
     void *handle = NULL;
     dio_plugin_entry_fn entry;
     const dio_plugin_descriptor *d = NULL;
     dio_host_info info;
-    uint32_t dsize;
     const char *use_path = realpath(path, resolved) ? resolved : path;
 
     if (already_seen(ctx, use_path)) return DIO_OK;
@@ -213,44 +132,20 @@ static dio_status load_file(dio_context *ctx, const char *path)
         if (st != DIO_ERR_ABI_MISMATCH) st = DIO_ERR_BAD_FORMAT;
         goto refuse;
     }
-    st = DIO_ERR_BAD_FORMAT;
-    if (!d) {
-        snprintf(why, sizeof(why), "bad descriptor: the entry returned OK but no descriptor");
+    dio_plugin_check_descriptor(d, DIO_ABI_VERSION_MIN, DIO_ABI_VERSION, &verdict);
+    if (verdict.header_readable) {
+        /* Recorded even when refused, so `diorama plugins` can show what the file claimed to be. */
+        r->kind = (int32_t)d->kind;
+        r->abi_min = d->abi_min;
+        r->abi_max = d->abi_max;
+        r->name = dup_or_null(dio_plugin_name_valid(d->name) ? d->name : NULL);
+    }
+    if (verdict.status != DIO_OK) {
+        snprintf(why, sizeof(why), "%s", verdict.why);
+        st = verdict.status;
         goto refuse;
     }
-    dsize = d->struct_size;
-    if (dsize < offsetof(dio_plugin_descriptor, name) + sizeof(void *)) {
-        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is too small to hold a name", dsize);
-        goto refuse;
-    }
-    r->kind = (int32_t)d->kind;
-    r->abi_min = d->abi_min;
-    r->abi_max = d->abi_max;
-    r->name = dup_or_null(valid_plugin_name(d->name) ? d->name : NULL);
-    format_range(host_range, sizeof(host_range), DIO_ABI_VERSION_MIN, DIO_ABI_VERSION);
-    format_range(plugin_range, sizeof(plugin_range), d->abi_min, d->abi_max);
-    if (d->abi_min > d->abi_max) {
-        snprintf(why, sizeof(why), "bad descriptor: ABI range %s is empty", plugin_range);
-        goto refuse;
-    }
-    if (!dio_abi_negotiate(DIO_ABI_VERSION_MIN, DIO_ABI_VERSION, d->abi_min, d->abi_max, &r->abi_agreed)) {
-        snprintf(why, sizeof(why), "ABI mismatch: the plugin speaks %s, this host speaks %s", plugin_range,
-                 host_range);
-        st = DIO_ERR_ABI_MISMATCH;
-        goto refuse;
-    }
-    if (dsize < DIO_DESCRIPTOR_SIZE_1_0) {
-        /* Every 1.0 field is needed to know the kind's table; a smaller one is malformed, not older. */
-        snprintf(why, sizeof(why), "bad descriptor: struct_size %u is smaller than the %zu bytes of ABI 1.0",
-                 dsize, (size_t)DIO_DESCRIPTOR_SIZE_1_0);
-        goto refuse;
-    }
-    if (!valid_plugin_name(d->name)) {
-        snprintf(why, sizeof(why), "bad descriptor: name \"%s\" is not [a-z0-9_.-]{1,63}",
-                 d->name ? d->name : "(null)");
-        goto refuse;
-    }
-    if (!check_kind_table(d, dsize, why, sizeof(why))) goto refuse;
+    r->abi_agreed = verdict.abi_agreed;
     {
         const dio_plugin_record *dup = find_accepted(ctx, r->kind, d->name);
         if (dup) {
@@ -273,9 +168,10 @@ static dio_status load_file(dio_context *ctx, const char *path)
     }
     r->handle = handle;
     r->descriptor = d;
-    dio_log(DIO_LOG_INFO, "loader", "loaded %s %s %s from %s (ABI %s, agreed %u.%u)", kind_name(r->kind),
-            r->name, r->version ? r->version : "", use_path, plugin_range, DIO_ABI_MAJOR(r->abi_agreed),
-            DIO_ABI_MINOR(r->abi_agreed));
+    dio_log(DIO_LOG_INFO, "loader", "loaded %s %s %s from %s (ABI [%u.%u, %u.%u], agreed %u.%u)",
+            kind_name(r->kind), r->name, r->version ? r->version : "", use_path, DIO_ABI_MAJOR(r->abi_min),
+            DIO_ABI_MINOR(r->abi_min), DIO_ABI_MAJOR(r->abi_max), DIO_ABI_MINOR(r->abi_max),
+            DIO_ABI_MAJOR(r->abi_agreed), DIO_ABI_MINOR(r->abi_agreed));
     return DIO_OK;
 
 refuse:

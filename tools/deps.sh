@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages diorama builds against (ARCHITECTURE.md §6), only those missing.
 # Runs apt-get as root, or through sudo when not root. ocl-icd-opencl-dev: libdnnl-dev only recommends it,
-# but its CMake config will not load without OpenCL; ffmpeg: ffprobe checks the written videos in ctest.
+# but its CMake config will not load without OpenCL; ffmpeg: ffprobe checks the written videos in ctest;
+# clang + libclang-rt-dev: the libFuzzer harnesses (tools/fuzz.sh).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcjson-dev libdnnl-dev libwebp-dev libavcodec-dev libavformat-dev
-      libswscale-dev libavutil-dev ffmpeg ocl-icd-opencl-dev)
+      libswscale-dev libavutil-dev ffmpeg ocl-icd-opencl-dev clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,9 @@
 # The test command: installs the Debian packages, configures, builds and runs every ctest.
 #   tools/test.sh             Release build in build/
 #   tools/test.sh --sanitize  AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+#   tools/test.sh --tsan      ThreadSanitizer build in build-tsan/: only what the two-thread test needs,
+#                             and only that test (hardening.threads; the rest is single-threaded code
+#                             already run under ASan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -17,7 +20,16 @@ if [ "${1:-}" = "--sanitize" ]; then
   export LSAN_OPTIONS="use_tls=0:suppressions=$PWD/tests/lsan.supp:${LSAN_OPTIONS:-}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 fi
+targets=()
+select=()
+if [ "${1:-}" = "--tsan" ]; then
+  dir=build-tsan
+  flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDIO_TSAN=ON -DDIO_BUILD_BENCH=OFF)
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
+  targets=(--target test_threads)
+  select=(-L threads)
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$dir" "${flags[@]}"
-cmake --build "$dir" -j "$jobs"
-ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 900
+cmake --build "$dir" -j "$jobs" "${targets[@]}"
+ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 900 "${select[@]}"
