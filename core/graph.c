@@ -281,10 +281,17 @@ static void text_free(graph_text *t)
 }
 
 /* Every key of object `o` must be among `known` (NULL-terminated). */
+/* cJSON keeps every copy of a repeated key and lookups see only the first, so a repeated key would be
+ * silently ignored (or, in a list filled per key, overflow it): it is refused wherever keys are checked.
+ * The earlier keys are all distinct known ones, so the search is bounded by the known list. */
 static dio_status check_keys(const dio_graph *g, const cJSON *o, const char *path, const char *const *known)
 {
     for (const cJSON *c = o->child; c; c = c->next) {
         int ok = 0;
+        for (const cJSON *e = o->child; e != c; e = e->next)
+            if (strcmp(e->string, c->string) == 0)
+                return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s.%s: given twice", g->file, path,
+                                     c->string);
         for (const char *const *k = known; *k; k++)
             if (strcmp(c->string, *k) == 0) ok = 1;
         if (!ok) {
@@ -499,15 +506,18 @@ static dio_status parse_node(dio_graph *g, const cJSON *c, int index)
             if (!known)
                 return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s: op %s uses no \"%s\"", g->file, sub,
                                      spec->name, u->string);
+            /* Found in review after fuzzing: a repeated key wrote past uses[GRAPH_MAX_USES]. */
+            if (graph_node_use(nd, u->string) >= 0 || nd->n_uses >= GRAPH_MAX_USES)
+                return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s: given twice", g->file, sub);
             if (!cJSON_IsString(u) || (gu->instance = instance_index(g, u->valuestring)) < 0)
                 return dio_set_error(DIO_ERR_BAD_FORMAT,
                                      "graph %s: %s: expected the id of an entry of "
                                      "\"components\"",
                                      g->file, sub);
+            nd->n_uses++; /* counted first: dio_graph_destroy frees what was copied if a copy fails */
             if (!(gu->role = dup_str(u->string)) || !(gu->instance_id = dup_str(u->valuestring)) ||
                 !(gu->path = dup_str(sub)))
                 return oom();
-            nd->n_uses++;
         }
     }
     for (int k = 0; k < GRAPH_MAX_USES && spec->uses[k]; k++)
@@ -526,11 +536,13 @@ static dio_status parse_node(dio_graph *g, const cJSON *c, int index)
             if (!cJSON_IsString(u) || !(dot = strchr(u->valuestring, '.')))
                 return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s: expected \"node.port\"", g->file,
                                      sub);
+            if (graph_node_input(nd, u->string) >= 0)
+                return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s: given twice", g->file, sub);
+            nd->n_inputs++; /* counted first: dio_graph_destroy frees what was copied if a copy fails */
             if (!(gi->port = dup_str(u->string)) || !(gi->node_id = dup_str(u->valuestring)) ||
                 !(gi->out_port = dup_str(dot + 1)) || !(gi->path = dup_str(sub)))
                 return oom();
             gi->node_id[dot - u->valuestring] = 0;
-            nd->n_inputs++;
             if ((gi->node = node_index(g, gi->node_id, index)) < 0)
                 return dio_set_error(DIO_ERR_BAD_FORMAT, "graph %s: %s: \"%s\" is not an earlier node",
                                      g->file, sub, gi->node_id);

@@ -146,6 +146,11 @@ static dio_status load_file(dio_context *ctx, const char *path)
         goto refuse;
     }
     r->abi_agreed = verdict.abi_agreed;
+    if (!r->name) { /* the name is valid, so its copy failed */
+        snprintf(why, sizeof(why), "out of memory recording it");
+        st = DIO_ERR_OUT_OF_HOST_MEMORY;
+        goto refuse;
+    }
     {
         const dio_plugin_record *dup = find_accepted(ctx, r->kind, d->name);
         if (dup) {
@@ -158,6 +163,11 @@ static dio_status load_file(dio_context *ctx, const char *path)
     r->version = dup_or_null(d->version);
     r->license = dup_or_null(d->license);
     r->description = dup_or_null(d->description);
+    if ((d->version && !r->version) || (d->license && !r->license) || (d->description && !r->description)) {
+        snprintf(why, sizeof(why), "out of memory recording it");
+        st = DIO_ERR_OUT_OF_HOST_MEMORY;
+        goto refuse;
+    }
     /* An accepted plugin stays mapped until the process exits, even after dio_context_destroy: its
      * worker threads (OpenMP, oneDNN, a GPU runtime) can outlive the last object it made, and
      * unmapping code under live threads crashes. Re-opening with RTLD_NODELETE pins it; the context
@@ -177,6 +187,10 @@ static dio_status load_file(dio_context *ctx, const char *path)
 refuse:
     r->refusal = strdup(why[0] ? why : "refused");
     r->abi_agreed = 0;
+    if (!r->refusal) { /* a record without a refusal reads as accepted: drop it (it is the last one) */
+        record_free(r);
+        ctx->n_records--;
+    }
     if (handle) dlclose(handle);
     dio_log(DIO_LOG_INFO, "loader", "refused %s: %s", use_path, why);
     return dio_set_error(st, "plugin %s refused: %s", use_path, why);

@@ -239,6 +239,28 @@ static void failures_cases(dio_context *ctx)
     if ((g = edited_graph("\"nodes\": [", "\"nodez\": 1, \"nodes\": [")))
         expect_failure(ctx, "unknown key", g, "nodez");
     free(g);
+    /* Repeated keys: cJSON keeps both, so they are refused rather than half-ignored (a repeated "uses"
+     * key once wrote past the node's fixed list; tests/fuzz/regressions/graph/repeated_uses_key.json). */
+    g = edited_graph("\"tokenizer\": \"tokenizer\",",
+                     "\"tokenizer\": \"tokenizer\", \"tokenizer\": \"tokenizer\",");
+    CHECK(g, "tiny-text2world.json changed: the repeated-key cases have nothing to edit");
+    if (g) expect_failure(ctx, "repeated uses key", g, "nodes[0].uses.tokenizer: given twice");
+    free(g);
+    g = edited_graph("\"nodes\": [", "\"name\": \"again\", \"nodes\": [");
+    if (g) expect_failure(ctx, "repeated top-level key", g, "name: given twice");
+    free(g);
+    g = edited_graph("\"latents\": \"denoise.latents\"",
+                     "\"latents\": \"denoise.latents\", \"latents\": \"x.y\"");
+    CHECK(g, "tiny-text2world.json changed: the repeated-input case has nothing to edit");
+    if (g) expect_failure(ctx, "repeated input", g, "nodes[3].inputs.latents: given twice");
+    free(g);
+    /* A default is checked like any other string (fuzz_graph found "${" unterminated in one reaching
+     * expansion; tests/fuzz/regressions/graph/unterminated_ref_in_default.json). */
+    g = edited_graph("\"default\": \"A red cube", "\"default\": \"${prompt A red cube");
+    CHECK(g, "tiny-text2world.json changed: the default-reference case has nothing to edit");
+    if (g)
+        expect_failure(ctx, "unterminated ${ in a default", g, "variables.prompt.default: unterminated ${");
+    free(g);
     if ((g = edited_graph("\"text\": \"${prompt}\"", "\"text\": \"${promt}\"")))
         expect_failure(ctx, "undeclared variable", g, "nodes[0].params.text");
     free(g);
