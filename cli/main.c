@@ -43,7 +43,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: diorama [--backend NAME] [--plugin-dir DIR]... [--threads N] [-v] COMMAND\n"
                "commands:\n"
                "  --version                      product and ABI versions\n"
-               "  plugins                        plugins found, where, ABI ranges, refusals and why\n"
+               "  plugins                        plugins found, where, ABI ranges, refusals and why; each\n"
+               "                                 backend's devices, or why it has none\n"
                "  ops                            the op support matrix of --backend (default: cpu)\n"
                "  component info NAME            ports and parameters of a component\n"
                "  component run NAME --inputs IN.safetensors --outputs OUT.safetensors\n"
@@ -87,6 +88,30 @@ static int open_backend(const cli_options *o, dio_context *ctx, dio_backend **be
     return 0;
 }
 
+/* Under a backend's entry in `diorama plugins`: its devices, or why it has none (opening it is cheap and
+ * is the only way to know: a GPU plugin loads on any machine and finds out at create()). */
+static void print_backend_devices(dio_context *ctx, const char *name)
+{
+    dio_backend *be = NULL;
+    dio_backend_ref ref;
+    int32_t n;
+    if (dio_backend_open(ctx, name, NULL, 0, &be) != DIO_OK) {
+        printf("           devices: none: %s\n", dio_last_error());
+        return;
+    }
+    ref = dio_backend_get_ref(be, 0);
+    n = ref.iface ? ref.iface->device_count(ref.ctx) : 0;
+    for (int32_t d = 0; d < n; d++) {
+        dio_device_props props;
+        memset(&props, 0, sizeof(props));
+        props.struct_size = sizeof(props);
+        if (ref.iface->device_props(ref.ctx, d, &props) != DIO_OK) continue;
+        printf("           device %d: %s, %d compute units, %.1f GiB\n", d, props.name, props.compute_units,
+               (double)props.total_memory / (1024.0 * 1024.0 * 1024.0));
+    }
+    dio_backend_close(be);
+}
+
 static int cmd_plugins(const cli_options *o)
 {
     dio_context *ctx = NULL;
@@ -105,6 +130,7 @@ static int cmd_plugins(const cli_options *o)
                    DIO_ABI_MINOR(info.abi_agreed), info.path);
             if (info.description)
                 printf("           %s (%s)\n", info.description, info.license ? info.license : "");
+            if (info.kind == DIO_PLUGIN_BACKEND) print_backend_devices(ctx, info.name);
         } else {
             printf("refused    %s\n           %s\n", info.path, info.refusal);
         }

@@ -49,7 +49,7 @@ dio_status cuda_rt_error(const cuda_backend *be, cudaError_t err, const char *wh
 {
     dio_status st = err == cudaErrorMemoryAllocation ? DIO_ERR_OUT_OF_DEVICE_MEMORY : DIO_ERR_BACKEND_FAILURE;
     (void)cudaGetLastError(); /* clear a non-sticky error so the next call starts clean */
-    return cuda_error(be, st, "cuda: %s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
+    return cuda_error(be, st, GPU_NAME ": %s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
 static void cuda_destroy(void *ctx)
@@ -59,7 +59,7 @@ static void cuda_destroy(void *ctx)
     for (int i = 0; be->dev && i < be->n_devices; i++) {
         cuda_device *d = &be->dev[i];
         if (cudaSetDevice(d->ordinal) != cudaSuccess) continue;
-        cuda_lt_destroy(d);
+        cuda_blas_destroy(d);
         if (d->stream) cudaStreamDestroy(d->stream);
     }
     free(be->dev);
@@ -76,19 +76,19 @@ static dio_status cuda_create(const dio_host_services *host, const dio_kv *optio
     if (!host || !out_ctx) return DIO_ERR_INVALID_ARGUMENT;
     for (size_t i = 0; i < n_options; i++)
         if (options && options[i].key)
-            host->log(DIO_LOG_DEBUG, "cuda", "ignoring unknown option %s", options[i].key);
+            host->log(DIO_LOG_DEBUG, GPU_NAME, "ignoring unknown option %s", options[i].key);
     err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess || count < 1) {
         (void)cudaGetLastError();
-        return host->set_error(DIO_ERR_NOT_SUPPORTED, "cuda: no device (cudaGetDeviceCount: %s)",
+        return host->set_error(DIO_ERR_NOT_SUPPORTED, GPU_NAME ": no device (" GPU_RT "GetDeviceCount: %s)",
                                err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
     }
     be = calloc(1, sizeof(*be));
-    if (!be) return host->set_error(DIO_ERR_OUT_OF_HOST_MEMORY, "cuda backend: out of memory");
+    if (!be) return host->set_error(DIO_ERR_OUT_OF_HOST_MEMORY, GPU_NAME " backend: out of memory");
     be->host = host;
     be->dev = calloc((size_t)count, sizeof(*be->dev));
     if (!be->dev) {
-        st = cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "cuda backend: out of memory");
+        st = cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, GPU_NAME " backend: out of memory");
         goto fail;
     }
     be->n_devices = count;
@@ -96,15 +96,15 @@ static dio_status cuda_create(const dio_host_services *host, const dio_kv *optio
         cuda_device *d = &be->dev[i];
         d->ordinal = i;
         if ((err = cudaSetDevice(i)) != cudaSuccess) {
-            st = cuda_rt_error(be, err, "cudaSetDevice");
+            st = cuda_rt_error(be, err, GPU_RT "SetDevice");
             goto fail;
         }
         if ((err = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess) {
             d->stream = NULL;
-            st = cuda_rt_error(be, err, "cudaStreamCreateWithFlags");
+            st = cuda_rt_error(be, err, GPU_RT "StreamCreateWithFlags");
             goto fail;
         }
-        if ((st = cuda_lt_create(be, d)) != DIO_OK) goto fail;
+        if ((st = cuda_blas_create(be, d)) != DIO_OK) goto fail;
     }
     *out_ctx = be;
     return DIO_OK;
@@ -122,8 +122,8 @@ static int32_t cuda_device_count(void *ctx)
 static dio_status cuda_check_device(const cuda_backend *be, int32_t device)
 {
     if (device < 0 || device >= be->n_devices)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "cuda backend: no device %d (%d present)", device,
-                          be->n_devices);
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, GPU_NAME " backend: no device %d (%d present)",
+                          device, be->n_devices);
     return DIO_OK;
 }
 
@@ -138,7 +138,7 @@ static dio_status cuda_device_props(void *ctx, int32_t device, dio_device_props 
     if (!be || !out) return DIO_ERR_INVALID_ARGUMENT;
     if ((st = cuda_check_device(be, device)) != DIO_OK) return st;
     if ((err = cudaGetDeviceProperties(&prop, device)) != cudaSuccess)
-        return cuda_rt_error(be, err, "cudaGetDeviceProperties");
+        return cuda_rt_error(be, err, GPU_RT "GetDeviceProperties");
     memset(&p, 0, sizeof(p));
     p.struct_size = (uint32_t)sizeof(p);
     p.type = DIO_DEVICE_GPU;
@@ -171,16 +171,16 @@ static dio_status cuda_buffer_alloc(void *ctx, int32_t device, uint64_t size, di
     if (!be || !out) return DIO_ERR_INVALID_ARGUMENT;
     if ((st = cuda_check_device(be, device)) != DIO_OK) return st;
     b = calloc(1, sizeof(*b));
-    if (!b) return cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "cuda backend: out of memory");
+    if (!b) return cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, GPU_NAME " backend: out of memory");
     if ((err = cudaSetDevice(device)) != cudaSuccess) {
-        st = cuda_rt_error(be, err, "cudaSetDevice");
+        st = cuda_rt_error(be, err, GPU_RT "SetDevice");
         goto fail;
     }
     if ((err = cudaMalloc(&b->ptr, size ? (size_t)size : 1)) != cudaSuccess) {
         b->ptr = NULL;
-        st = cuda_rt_error(be, err, "cudaMalloc");
+        st = cuda_rt_error(be, err, GPU_RT "Malloc");
         if (st == DIO_ERR_OUT_OF_DEVICE_MEMORY)
-            st = cuda_error(be, st, "cuda backend: cannot allocate %llu bytes on device %d",
+            st = cuda_error(be, st, GPU_NAME " backend: cannot allocate %llu bytes on device %d",
                             (unsigned long long)size, device);
         goto fail;
     }
@@ -203,7 +203,7 @@ static dio_status cuda_buffer_from_host(void *ctx, int32_t device, void *host_pt
     (void)out;
     return cuda_error(
         ctx, DIO_ERR_NOT_SUPPORTED,
-        "cuda backend: buffer_from_host: device memory cannot wrap host memory; allocate and upload");
+        GPU_NAME " backend: buffer_from_host: device memory cannot wrap host memory; allocate and upload");
 }
 
 static void cuda_buffer_free(void *ctx, dio_buffer *b)
@@ -237,12 +237,12 @@ static void *cuda_buffer_host_ptr(void *ctx, dio_buffer *b)
 static dio_status cuda_check_range(const cuda_backend *be, const dio_buffer *b, uint64_t off, uint64_t size,
                                    const char *what)
 {
-    if (!b) return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "cuda backend: %s: NULL buffer", what);
+    if (!b) return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, GPU_NAME " backend: %s: NULL buffer", what);
     if (off > b->size || size > b->size - off)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
-                          "cuda backend: %s of %llu bytes at offset %llu overruns a buffer of %llu bytes",
-                          what, (unsigned long long)size, (unsigned long long)off,
-                          (unsigned long long)b->size);
+        return cuda_error(
+            be, DIO_ERR_INVALID_ARGUMENT,
+            GPU_NAME " backend: %s of %llu bytes at offset %llu overruns a buffer of %llu bytes", what,
+            (unsigned long long)size, (unsigned long long)off, (unsigned long long)b->size);
     return DIO_OK;
 }
 
@@ -253,9 +253,9 @@ static dio_status cuda_transfer_stream(const cuda_backend *be, dio_stream *strea
     cudaError_t err;
     if (stream && stream->device != device)
         return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
-                          "cuda backend: %s: the buffer is on device %d, the stream on device %d", what,
+                          GPU_NAME " backend: %s: the buffer is on device %d, the stream on device %d", what,
                           device, stream->device);
-    if ((err = cudaSetDevice(device)) != cudaSuccess) return cuda_rt_error(be, err, "cudaSetDevice");
+    if ((err = cudaSetDevice(device)) != cudaSuccess) return cuda_rt_error(be, err, GPU_RT "SetDevice");
     *s = stream ? stream->s : be->dev[device].stream;
     return DIO_OK;
 }
@@ -265,7 +265,7 @@ static dio_status cuda_finish_transfer(const cuda_backend *be, dio_stream *strea
 {
     if (err != cudaSuccess) return cuda_rt_error(be, err, what);
     if (!stream && (err = cudaStreamSynchronize(s)) != cudaSuccess)
-        return cuda_rt_error(be, err, "cudaStreamSynchronize");
+        return cuda_rt_error(be, err, GPU_RT "StreamSynchronize");
     return DIO_OK;
 }
 
@@ -282,7 +282,7 @@ static dio_status cuda_buffer_upload(void *ctx, dio_stream *stream, dio_buffer *
     return cuda_finish_transfer(
         be, stream, s,
         cudaMemcpyAsync((char *)dst->ptr + dst_offset, src, (size_t)size, cudaMemcpyHostToDevice, s),
-        "cudaMemcpyAsync (upload)");
+        GPU_RT "MemcpyAsync (upload)");
 }
 
 static dio_status cuda_buffer_download(void *ctx, dio_stream *stream, dio_buffer *src, uint64_t src_offset,
@@ -298,7 +298,7 @@ static dio_status cuda_buffer_download(void *ctx, dio_stream *stream, dio_buffer
     return cuda_finish_transfer(
         be, stream, s,
         cudaMemcpyAsync(dst, (const char *)src->ptr + src_offset, (size_t)size, cudaMemcpyDeviceToHost, s),
-        "cudaMemcpyAsync (download)");
+        GPU_RT "MemcpyAsync (download)");
 }
 
 static dio_status cuda_buffer_copy(void *ctx, dio_stream *stream, dio_buffer *dst, uint64_t dst_offset,
@@ -319,7 +319,7 @@ static dio_status cuda_buffer_copy(void *ctx, dio_stream *stream, dio_buffer *ds
     else
         err = cudaMemcpyPeerAsync((char *)dst->ptr + dst_offset, dst->device,
                                   (const char *)src->ptr + src_offset, src->device, (size_t)size, s);
-    return cuda_finish_transfer(be, stream, s, err, "cudaMemcpyAsync (copy)");
+    return cuda_finish_transfer(be, stream, s, err, GPU_RT "MemcpyAsync (copy)");
 }
 
 static dio_status cuda_stream_create(void *ctx, int32_t device, dio_stream **out)
@@ -331,14 +331,14 @@ static dio_status cuda_stream_create(void *ctx, int32_t device, dio_stream **out
     if (!be || !out) return DIO_ERR_INVALID_ARGUMENT;
     if ((st = cuda_check_device(be, device)) != DIO_OK) return st;
     s = calloc(1, sizeof(*s));
-    if (!s) return cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, "cuda backend: out of memory");
+    if (!s) return cuda_error(be, DIO_ERR_OUT_OF_HOST_MEMORY, GPU_NAME " backend: out of memory");
     s->device = device;
     if ((err = cudaSetDevice(device)) != cudaSuccess) {
-        st = cuda_rt_error(be, err, "cudaSetDevice");
+        st = cuda_rt_error(be, err, GPU_RT "SetDevice");
         goto fail;
     }
     if ((err = cudaStreamCreateWithFlags(&s->s, cudaStreamNonBlocking)) != cudaSuccess) {
-        st = cuda_rt_error(be, err, "cudaStreamCreateWithFlags");
+        st = cuda_rt_error(be, err, GPU_RT "StreamCreateWithFlags");
         goto fail;
     }
     *out = s;
@@ -366,9 +366,9 @@ static dio_status cuda_stream_sync(void *ctx, dio_stream *s)
     cuda_backend *be = ctx;
     cudaError_t err;
     if (!be || !s) return DIO_ERR_INVALID_ARGUMENT;
-    if ((err = cudaSetDevice(s->device)) != cudaSuccess) return cuda_rt_error(be, err, "cudaSetDevice");
+    if ((err = cudaSetDevice(s->device)) != cudaSuccess) return cuda_rt_error(be, err, GPU_RT "SetDevice");
     if ((err = cudaStreamSynchronize(s->s)) != cudaSuccess)
-        return cuda_rt_error(be, err, "cudaStreamSynchronize");
+        return cuda_rt_error(be, err, GPU_RT "StreamSynchronize");
     return DIO_OK;
 }
 
@@ -377,7 +377,7 @@ static dio_status cuda_supports_op(void *ctx, const dio_op_call *call)
     cuda_backend *be = ctx;
     if (!be || !call) return DIO_ERR_INVALID_ARGUMENT;
     if (call->op < 0 || call->op >= DIO_OP_COUNT_1_0 || !cuda_op_entries[call->op].check)
-        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "cuda backend: op %s is not implemented yet",
+        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, GPU_NAME " backend: op %s is not implemented yet",
                           dio_op_name(call->op));
     /* supports_op has no stream; the answer is for device 0, the device of the default stream. */
     return cuda_op_entries[call->op].check(be, call, 0);
@@ -412,10 +412,10 @@ static const dio_plugin_descriptor cuda_descriptor = {
     .kind = DIO_PLUGIN_BACKEND,
     .abi_min = DIO_ABI_MAKE(1, 0),
     .abi_max = DIO_ABI_VERSION,
-    .name = "cuda",
+    .name = GPU_NAME,
     .version = DIO_VERSION_STRING,
     .license = "Apache-2.0",
-    .description = "NVIDIA GPUs through the CUDA runtime; cuBLASLt for matmul (partial op table)",
+    .description = GPU_VENDOR_DESCRIPTION " (partial op table)",
     .backend = &cuda_iface,
 };
 

@@ -194,7 +194,8 @@ static dio_status ew_run(cuda_backend *be, dio_stream *stream, int32_t op, const
         desc_operand(&d, 1, b, y);
         d.n_in = 2;
     }
-    if ((err = cudaSetDevice(stream->device)) != cudaSuccess) return cuda_rt_error(be, err, "cudaSetDevice");
+    if ((err = cudaSetDevice(stream->device)) != cudaSuccess)
+        return cuda_rt_error(be, err, GPU_RT "SetDevice");
     if ((err = cuda_ew_launch(&d, stream->s)) != cudaSuccess)
         return cuda_rt_error(be, err, "element-wise kernel launch");
     return DIO_OK;

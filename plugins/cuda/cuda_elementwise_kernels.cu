@@ -5,33 +5,12 @@
  * decomposing its index over the (up to 6) dims to find every operand's element, loading to f32,
  * applying the op selected by a switch and storing with round-to-nearest-even conversion. Equal-dtype
  * copies move bits (any element size), so NaN payloads and integer data survive. Math is IEEE (no fast
- * math): expf, erff and tanhf from the CUDA math library. */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
-#include "cuda_internal.h"
+ * math): expf, erff and tanhf from the CUDA (or HIP) math library. The same file is the HIP kernel. */
+#include "cuda_dtype.cuh"
+#include "cuda_internal.h" /* gpu_vendor.h: the runtime, half and bfloat16 of CUDA or HIP */
 
 namespace
 {
-
-__device__ __forceinline__ float load_f32(const void *base, int32_t dtype, int64_t i)
-{
-    switch (dtype) {
-    case DIO_DTYPE_F16: return __half2float(static_cast<const __half *>(base)[i]);
-    case DIO_DTYPE_BF16: return __bfloat162float(static_cast<const __nv_bfloat16 *>(base)[i]);
-    default: return static_cast<const float *>(base)[i];
-    }
-}
-
-__device__ __forceinline__ void store_f32(void *base, int32_t dtype, int64_t i, float v)
-{
-    switch (dtype) {
-    case DIO_DTYPE_F16: static_cast<__half *>(base)[i] = __float2half_rn(v); break;
-    case DIO_DTYPE_BF16: static_cast<__nv_bfloat16 *>(base)[i] = __float2bfloat16_rn(v); break;
-    default: static_cast<float *>(base)[i] = v; break;
-    }
-}
 
 __device__ __forceinline__ void copy_raw(void *dst, const void *src, int32_t dtype, int64_t od, int64_t os)
 {
@@ -67,8 +46,8 @@ __global__ void ew_kernel(const cuda_ew_desc d)
             copy_raw(d.out, d.in[0], d.out_dtype, oo, o0);
             continue;
         }
-        const float a = load_f32(d.in[0], d.in_dtype[0], o0);
-        const float b = d.n_in > 1 ? load_f32(d.in[1], d.in_dtype[1], o1) : 0.0f;
+        const float a = dio_gpu::load_f32(d.in[0], d.in_dtype[0], o0);
+        const float b = d.n_in > 1 ? dio_gpu::load_f32(d.in[1], d.in_dtype[1], o1) : 0.0f;
         float y;
         switch (d.op) {
         case CUDA_EW_ADD: y = a + b; break;
@@ -88,7 +67,7 @@ __global__ void ew_kernel(const cuda_ew_desc d)
         case CUDA_EW_SWIGLU: y = silu(a) * b; break;
         default: y = a; break; /* CUDA_EW_CONVERT */
         }
-        store_f32(d.out, d.out_dtype, oo, y);
+        dio_gpu::store_f32(d.out, d.out_dtype, oo, y);
     }
 }
 

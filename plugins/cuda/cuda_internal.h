@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cuda_runtime_api.h>
+#include "gpu_vendor.h"
 
 #include "diorama/backend.h"
 #include "diorama/ops.h"
@@ -23,7 +23,7 @@ extern "C" {
 typedef struct cuda_device {
     int ordinal;
     cudaStream_t stream; /* the device's own stream: synchronous transfers (stream NULL) */
-    void *lt;            /* cublasLtHandle_t, made in create() */
+    void *blas;          /* the matmul library's handle (cuBLASLt; rocBLAS on HIP), made in create() */
 } cuda_device;
 
 typedef struct cuda_backend {
@@ -41,7 +41,7 @@ struct dio_buffer {
 struct dio_stream {
     int32_t device;
     cudaStream_t s;
-    void *workspace; /* cuBLASLt workspace, allocated on the first matmul on this stream */
+    void *workspace; /* the matmul library's workspace, allocated on the first matmul on this stream */
     size_t workspace_size;
 };
 
@@ -117,7 +117,7 @@ cudaError_t cuda_ew_launch(const cuda_ew_desc *d, cudaStream_t s);
     dio_status cuda_check_##name(const cuda_backend *be, const dio_op_call *call, int32_t device);           \
     dio_status cuda_op_##name(void *ctx, dio_stream *stream, const dio_op_call *call);
 
-CUDA_DECLARE_OP(matmul) /* cuda_matmul.c (cuBLASLt) */
+CUDA_DECLARE_OP(matmul) /* cuda_matmul_plan.c */
 CUDA_DECLARE_OP(add)    /* cuda_elementwise.c */
 CUDA_DECLARE_OP(mul)
 CUDA_DECLARE_OP(axpby)
@@ -127,9 +127,32 @@ CUDA_DECLARE_OP(silu)
 CUDA_DECLARE_OP(gelu)
 CUDA_DECLARE_OP(swiglu)
 
-/* cuBLASLt handle lifetime (cuda_matmul.c). */
-dio_status cuda_lt_create(cuda_backend *be, cuda_device *d);
-void cuda_lt_destroy(cuda_device *d);
+/* ---- matmul: the checks and the batching are shared (cuda_matmul_plan.c); one GEMM is the vendor's ---- */
+
+/* One row-major GEMM: C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + bias[N] + beta · C, all of `dtype`
+ * (f32, f16 or bf16), f32 accumulation. A has row stride lda (op(A) = A^T when trans_a: A is [K, M]);
+ * B is contiguous ([K, N], or [N, K] when trans_b); C has row stride ldc. bias may be NULL. */
+typedef struct cuda_gemm {
+    int32_t dtype;
+    int trans_a, trans_b;
+    float alpha, beta;
+    uint64_t M, N, K;
+    int64_t lda, ldc;
+    const void *a, *b, *bias;
+    void *c;
+} cuda_gemm;
+
+/* Runs one GEMM on the stream (cuda_matmul.c: cuBLASLt; plugins/hip/hip_matmul.c: rocBLAS when present,
+ * else the tiled kernel). */
+dio_status cuda_gemm_run(cuda_backend *be, dio_stream *stream, const cuda_gemm *g);
+/* Our own tiled kernel for one GEMM (cuda_gemm_tiled_kernels.cu): the fallback where no BLAS library is
+ * present, and a second opinion on NVIDIA (DIORAMA_GPU_GEMM=tiled). Queues on `s`; the launch status. */
+cudaError_t cuda_gemm_tiled_launch(const cuda_gemm *g, cudaStream_t s);
+
+/* The matmul library's handle (cuda_matmul.c: cuBLASLt; plugins/hip/hip_matmul.c: rocBLAS when present)
+ * and the per-stream workspace some libraries want. */
+dio_status cuda_blas_create(cuda_backend *be, cuda_device *d);
+void cuda_blas_destroy(cuda_device *d);
 void cuda_stream_release_workspace(dio_stream *s);
 
 #ifdef __cplusplus

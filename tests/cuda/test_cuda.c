@@ -5,7 +5,9 @@
  * with broadcasting, axpby, clamp (NaN kept), copy of a transposed view with f32 -> bf16 rounding,
  * silu, gelu (erf, tanh), swiglu, copy to f16, matmul (f32: bias, beta, trans_b, batched B; bf16 with
  * bias; f16 trans_b), and supports_op refusing attention and f8 weights.
- * Usage: test_cuda PLUGIN_DIR */
+ * The same test checks the HIP backend (plugins/hip, built from the same sources): pass its name. Run
+ * with DIORAMA_GPU_GEMM=tiled, matmul goes through our own tiled kernel instead of cuBLASLt / rocBLAS.
+ * Usage: test_cuda PLUGIN_DIR [cuda|hip] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,10 +445,13 @@ int main(int argc, char **argv)
     dio_backend *be = NULL;
     const char *dirs[1];
     dio_status st;
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_cuda PLUGIN_DIR\n");
+    const char *name = argc > 2 ? argv[2] : "cuda";
+    char no_device_msg[64];
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: test_cuda PLUGIN_DIR [cuda|hip]\n");
         return 2;
     }
+    snprintf(no_device_msg, sizeof(no_device_msg), "%s: no device", name);
     dirs[0] = argv[1];
     memset(&co, 0, sizeof(co));
     co.struct_size = (uint32_t)sizeof(co);
@@ -458,23 +463,23 @@ int main(int argc, char **argv)
         printf("FAIL: dio_context_create: %s\n", dio_last_error());
         return 1;
     }
-    if ((st = dio_context_find(ctx, DIO_PLUGIN_BACKEND, "cuda", &d)) != DIO_OK) {
-        printf("FAIL: the cuda backend plugin did not load from %s: %s\n", argv[1], dio_last_error());
+    if ((st = dio_context_find(ctx, DIO_PLUGIN_BACKEND, name, &d)) != DIO_OK) {
+        printf("FAIL: the %s backend plugin did not load from %s: %s\n", name, argv[1], dio_last_error());
         dio_context_destroy(ctx);
         return 1;
     }
-    printf("cuda plugin loaded: %s\n", d->description);
-    if ((st = dio_backend_open(ctx, "cuda", NULL, 0, &be)) != DIO_OK) {
+    printf("%s plugin loaded: %s\n", name, d->description);
+    if ((st = dio_backend_open(ctx, name, NULL, 0, &be)) != DIO_OK) {
         const char *msg = dio_last_error();
-        int no_device = strstr(msg, "cuda: no device") != NULL &&
+        int no_device = strstr(msg, no_device_msg) != NULL &&
                         (st == DIO_ERR_NOT_SUPPORTED || st == DIO_ERR_BACKEND_FAILURE);
-        printf("dio_backend_open(cuda): %s: %s\n", dio_status_name(st), msg);
+        printf("dio_backend_open(%s): %s: %s\n", name, dio_status_name(st), msg);
         dio_context_destroy(ctx);
         if (no_device) {
-            printf("SKIPPED: no CUDA device\n");
+            printf("SKIPPED: no %s device\n", name);
             return 77;
         }
-        printf("FAIL: opening the cuda backend failed for another reason than a missing device\n");
+        printf("FAIL: opening the %s backend failed for another reason than a missing device\n", name);
         return 1;
     }
     R = dio_backend_get_ref(be, 0);
