@@ -5,7 +5,9 @@
  * machine without a GPU. With devices, the context holds one non-blocking stream and one cuBLASLt
  * handle per device. Buffers are cudaMalloc memory; transfers are cudaMemcpyAsync on the given stream,
  * or on the device's own stream followed by a synchronize when the stream is NULL. Device memory is
- * not host-visible: buffer_host_ptr is NULL and buffer_from_host is NOT_SUPPORTED (place_host uploads). */
+ * not host-visible: buffer_host_ptr is NULL and buffer_from_host is NOT_SUPPORTED (place_host uploads).
+ * The same file, built with DIO_GPU_HIP, is the HIP backend's (plugins/hip): the names are CUDA's and
+ * gpu_vendor.h maps them; the messages and the registry name come from GPU_NAME / GPU_RT. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
