@@ -38,8 +38,6 @@
 #include "diorama/diorama.h"
 #include "media_internal.h"
 
-
-
 /* ---- shared helpers ---- */
 
 static void ffmpeg_log(void *avcl, int level, const char *fmt, va_list ap)
@@ -453,6 +451,20 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
     }
     dopt.color_mode = MODE_RGBA;
     dopt.use_threads = 0;
+    /* The canvas size comes from the file and the animation decoder allocates width · height · 4 bytes
+     * for it at once, so the limits are checked on the demuxed header first (tests/fuzz/fuzz_media.c
+     * found an 80 x 16.5M canvas asking for 5.3 GB). */
+    {
+        WebPDemuxer *probe = WebPDemux(&data);
+        uint32_t cw = probe ? WebPDemuxGetI(probe, WEBP_FF_CANVAS_WIDTH) : 0;
+        uint32_t ch = probe ? WebPDemuxGetI(probe, WEBP_FF_CANVAS_HEIGHT) : 0;
+        WebPDemuxDelete(probe);
+        if (probe && (cw > MAX_SIDE || ch > MAX_SIDE)) {
+            st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': %ux%u px is beyond the limits (16384 a side)", path,
+                               cw, ch);
+            goto fail;
+        }
+    }
     if (!(dec = WebPAnimDecoderNew(&data, &dopt)) || !WebPAnimDecoderGetInfo(dec, &info)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': not a valid WebP file (corrupt or truncated)", path);
         goto fail;

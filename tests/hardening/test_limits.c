@@ -9,7 +9,8 @@
  *   graph (core/graph.c, docs/graph-format.md): file 16 MiB, JSON nesting 64, strings and variable values
  *     64 KiB, 4096 nodes / components / variables;
  *   prompt (plugins/text/qwen_tok_component.c): 64 KiB, through `diorama encode-prompt`;
- *   media input (core/media_read.c): 16384 px a side, 100,000 frames (a y4m of 100,001 tiny frames).
+ *   media input (core/media_read.c): 16384 px a side (a PNG, and a WebP canvas checked before decoding),
+ *     100,000 frames (a y4m of 100,001 tiny frames).
  * The 2^20-tensor header (about 60 MB of JSON) runs only with --heavy, which the Release ctest passes and
  * the sanitizer build does not (it would take minutes under ASan).
  * Usage: test_limits SCRATCH_DIR DIORAMA_CLI PLUGIN_DIR SOURCE_DIR [--heavy] */
@@ -383,6 +384,29 @@ static void media_limits(void)
             expect("image 16384x1 opens", st, DIO_OK, st == DIO_OK ? "" : dio_last_error(), NULL);
         else
             expect("image 16385x1", st, DIO_ERR_BAD_FORMAT, dio_last_error(), "16385x1", "1..16384 px", NULL);
+        dio_video_free(&v);
+        unlink(path);
+    }
+    /* A WebP whose VP8X canvas is 80 x 16,515,062: refused from its header, before libwebp's animation
+     * decoder allocates the 5.3 GB canvas (found by tests/fuzz/fuzz_media.c; its first byte picks the
+     * extension there and is skipped here). */
+    {
+        char src[PATH_MAX];
+        snprintf(src, sizeof src, "%s/tests/fuzz/regressions/media/webp_huge_canvas.bin", g_source);
+        FILE *in = fopen(src, "rb"), *out;
+        unsigned char buf[4096];
+        size_t n = in ? fread(buf, 1, sizeof buf, in) : 0;
+        if (in) fclose(in);
+        scratch(path, "huge_canvas.webp");
+        out = fopen(path, "wb");
+        if (n < 2 || !out || fwrite(buf + 1, 1, n - 1, out) != n - 1) {
+            printf("FAIL cannot copy %s to %s\n", src, path);
+            g_failed++;
+        }
+        if (out) fclose(out);
+        dio_status st = dio_media_read(path, NULL, &v);
+        expect("WebP canvas 80x16515062", st, DIO_ERR_BAD_FORMAT, dio_last_error(), "80x16515062",
+               "px is beyond the limits (16384 a side)", NULL);
         dio_video_free(&v);
         unlink(path);
     }
