@@ -439,6 +439,7 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
     uint8_t *bytes = NULL;
     size_t size = 0;
     WebPAnimDecoder *dec = NULL;
+    WebPDemuxer *demux = NULL; /* the header: the canvas check, then the frame durations (fps) */
     WebPAnimDecoderOptions dopt;
     WebPAnimInfo info;
     dio_status st;
@@ -454,16 +455,13 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
     /* The canvas size comes from the file and the animation decoder allocates width · height · 4 bytes
      * for it at once, so the limits are checked on the demuxed header first (tests/fuzz/fuzz_media.c
      * found an 80 x 16.5M canvas asking for 5.3 GB). */
-    {
-        WebPDemuxer *probe = WebPDemux(&data);
-        uint32_t cw = probe ? WebPDemuxGetI(probe, WEBP_FF_CANVAS_WIDTH) : 0;
-        uint32_t ch = probe ? WebPDemuxGetI(probe, WEBP_FF_CANVAS_HEIGHT) : 0;
-        WebPDemuxDelete(probe);
-        if (probe && (cw > MAX_SIDE || ch > MAX_SIDE)) {
-            st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': %ux%u px is beyond the limits (16384 a side)", path,
-                               cw, ch);
-            goto fail;
-        }
+    demux = WebPDemux(&data);
+    if (demux && (WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH) > MAX_SIDE ||
+                  WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT) > MAX_SIDE)) {
+        st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': %ux%u px is beyond the limits (16384 a side)", path,
+                           WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH),
+                           WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT));
+        goto fail;
     }
     if (!(dec = WebPAnimDecoderNew(&data, &dopt)) || !WebPAnimDecoderGetInfo(dec, &info)) {
         st = dio_set_error(DIO_ERR_BAD_FORMAT, "'%s': not a valid WebP file (corrupt or truncated)", path);
@@ -495,7 +493,6 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
     /* fps from the durations when the file is an animation (a still image reads as fps 0). */
     *fps = 0;
     {
-        WebPDemuxer *demux = WebPDemux(&data);
         if (demux && (WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ANIMATION_FLAG)) {
             /* The total of all durations, even when max_frames stopped early. */
             WebPIterator it;
@@ -509,10 +506,10 @@ static dio_status read_webp(const char *path, acc *a, double *fps)
             }
             *fps = dio_media_webp_fps(n, total);
         }
-        WebPDemuxDelete(demux);
     }
     st = DIO_OK;
 fail:
+    WebPDemuxDelete(demux);
     WebPAnimDecoderDelete(dec);
     free(bytes);
     return st;
