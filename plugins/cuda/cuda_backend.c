@@ -275,7 +275,7 @@ static dio_status cuda_buffer_upload(void *ctx, dio_stream *stream, dio_buffer *
                                      const void *src, uint64_t size)
 {
     cuda_backend *be = ctx;
-    cudaStream_t s;
+    cudaStream_t s = NULL;
     dio_status st;
     if (!be || (!src && size)) return DIO_ERR_INVALID_ARGUMENT;
     if ((st = cuda_check_range(be, dst, dst_offset, size, "upload")) != DIO_OK) return st;
@@ -291,7 +291,7 @@ static dio_status cuda_buffer_download(void *ctx, dio_stream *stream, dio_buffer
                                        void *dst, uint64_t size)
 {
     cuda_backend *be = ctx;
-    cudaStream_t s;
+    cudaStream_t s = NULL;
     dio_status st;
     if (!be || (!dst && size)) return DIO_ERR_INVALID_ARGUMENT;
     if ((st = cuda_check_range(be, src, src_offset, size, "download")) != DIO_OK) return st;
@@ -307,7 +307,7 @@ static dio_status cuda_buffer_copy(void *ctx, dio_stream *stream, dio_buffer *ds
                                    dio_buffer *src, uint64_t src_offset, uint64_t size)
 {
     cuda_backend *be = ctx;
-    cudaStream_t s;
+    cudaStream_t s = NULL;
     cudaError_t err;
     dio_status st;
     if (!be) return DIO_ERR_INVALID_ARGUMENT;

@@ -78,6 +78,6 @@ extern "C" cudaError_t cuda_ew_launch(const cuda_ew_desc *d, cudaStream_t s)
     const int threads = 256;
     int64_t blocks = (d->numel + threads - 1) / threads;
     if (blocks > 65536) blocks = 65536;
-    ew_kernel<<<(unsigned)blocks, threads, 0, s>>>(*d);
+    GPU_LAUNCH(ew_kernel, (unsigned)blocks, threads, 0, s, *d);
     return cudaGetLastError();
 }

@@ -67,7 +67,7 @@ extern "C" cudaError_t cuda_gemm_tiled_launch(const cuda_gemm *g, cudaStream_t s
         part.c = (char *)g->c + m0 * (uint64_t)g->ldc * es;
         const dim3 grid((unsigned)((part.N + TILE - 1) / TILE), (unsigned)((part.M + TILE - 1) / TILE));
         if (part.N == 0) return cudaSuccess;
-        gemm_tiled_kernel<<<grid, TILE * TILE / ROWS_PER_THREAD, 0, s>>>(part);
+        GPU_LAUNCH(gemm_tiled_kernel, grid, TILE * TILE / ROWS_PER_THREAD, 0, s, part);
         const cudaError_t err = cudaGetLastError();
         if (err != cudaSuccess) return err;
     }

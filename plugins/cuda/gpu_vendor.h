@@ -4,11 +4,17 @@
  * sources use are mapped; a new CUDA call in a shared file fails the HIP build until it is added here,
  * which is the point. GPU_NAME is the backend's registry name and the prefix of its messages; GPU_RT the
  * runtime's prefix, so an error names the call that really failed (hipMalloc, not cudaMalloc).
- * Device code (.cu) also gets the half and bfloat16 types and conversions under their CUDA names. */
+ * Device code (.cu) also gets the half and bfloat16 types and conversions under their CUDA names, and
+ * GPU_LAUNCH, the kernel launch written once for the triple-chevron compilers and for the emulator. */
 #ifndef DIO_GPU_VENDOR_H
 #define DIO_GPU_VENDOR_H
 
-#if defined(DIO_GPU_HIP)
+#if defined(DIO_GPU_EMU)
+
+/* The tests' SIMT emulator (tests/gpu_emu): these sources on a CPU, for CI without a GPU. */
+#include "gpu_emu.h"
+
+#elif defined(DIO_GPU_HIP)
 
 #ifndef __HIP_PLATFORM_AMD__
 #define __HIP_PLATFORM_AMD__ 1
@@ -75,4 +81,10 @@ __device__ __forceinline__ hip_bfloat16 __float2bfloat16_rn(float f)
 #endif
 
 #endif
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define GPU_LAUNCH(kernel, grid, block, smem, stream, ...)                                                   \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#endif
+
 #endif
