@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How far the HIP backend has drifted from the CUDA one (issue 9): lines of code (non-blank, not only a
 # comment) shared by both plugins, only in CUDA, and only in HIP. Shared: the plugins/cuda sources that
-# plugins/hip builds again (its CMakeLists names them) and the headers; vendor-only: the other files of
+# plugins/hip builds again (plugins/cuda/gpu_sources.cmake names them) and the headers; vendor-only: the other files of
 # each plugin, and each branch of plugins/cuda/gpu_vendor.h.
 #   tools/gpu_divergence.sh [--max-hip-percent P]   exit 1 when HIP-only lines exceed P% of the shared ones
 set -euo pipefail
@@ -18,11 +18,12 @@ loc() { # lines of code of the files given (comments of the /* */ and // kind an
     line ~ /[^ \t]/ { n++ }
     END { print n + 0 }'
 }
-shared_src=$(sed -n 's/.*foreach(\(c\|cu\) \(.*\))$/\2/p' plugins/hip/CMakeLists.txt | tr ' ' '\n' | sed 's|^|plugins/cuda/|')
+shared_src=$(awk '/^set\(DIO_GPU_SHARED_(C|CU)/{f=1; sub(/^set\(DIO_GPU_SHARED_(C|CU)/, "")} f{line=$0; if (sub(/\).*/, "", line)) f=0; print line}' \
+  plugins/cuda/gpu_sources.cmake | tr ' ' '\n' | grep . | sed 's|^|plugins/cuda/|')
 shared_hdr=$(ls plugins/cuda/*.h plugins/cuda/*.cuh | grep -v gpu_vendor.h)
 cuda_only=$(ls plugins/cuda/*.c plugins/cuda/*.cu | grep -v -x -F "$shared_src")
 hip_only=$(ls plugins/hip/*.c plugins/hip/*.cu 2>/dev/null || true)
-vendor_hip=$(awk '/^#if defined\(DIO_GPU_HIP\)/{f=1;next} /^#else \/\* CUDA \*\//{f=0} f' plugins/cuda/gpu_vendor.h |
+vendor_hip=$(awk '/^#(el)?if defined\(DIO_GPU_HIP\)/{f=1;next} /^#else \/\* CUDA \*\//{f=0} f' plugins/cuda/gpu_vendor.h |
   grep -cv '^\s*$\|^\s*/\*\|^\s*\*' || true)
 vendor_cuda=$(awk '/^#else \/\* CUDA \*\//{f=1;next} /^#endif$/{if(f)exit} f' plugins/cuda/gpu_vendor.h |
   grep -cv '^\s*$\|^\s*/\*\|^\s*\*' || true)

@@ -27,9 +27,32 @@ typedef struct cuda_op_entry {
 
 #define CUDA_OP(id, name) [id] = {cuda_op_##name, cuda_check_##name}
 static const cuda_op_entry cuda_op_entries[DIO_OP_COUNT_1_0] = {
-    CUDA_OP(DIO_OP_MATMUL, matmul), CUDA_OP(DIO_OP_GELU, gelu),   CUDA_OP(DIO_OP_SILU, silu),
-    CUDA_OP(DIO_OP_SWIGLU, swiglu), CUDA_OP(DIO_OP_ADD, add),     CUDA_OP(DIO_OP_MUL, mul),
-    CUDA_OP(DIO_OP_AXPBY, axpby),   CUDA_OP(DIO_OP_CLAMP, clamp), CUDA_OP(DIO_OP_COPY, copy),
+    CUDA_OP(DIO_OP_MATMUL, matmul),
+    CUDA_OP(DIO_OP_ATTENTION, attention),
+    CUDA_OP(DIO_OP_LAYERNORM, layernorm),
+    CUDA_OP(DIO_OP_RMSNORM, rmsnorm),
+    CUDA_OP(DIO_OP_ADALN_MODULATE, adaln_modulate),
+    CUDA_OP(DIO_OP_GATED_RESIDUAL, gated_residual),
+    CUDA_OP(DIO_OP_ROPE, rope),
+    CUDA_OP(DIO_OP_GELU, gelu),
+    CUDA_OP(DIO_OP_SILU, silu),
+    CUDA_OP(DIO_OP_SWIGLU, swiglu),
+    CUDA_OP(DIO_OP_CONV3D, conv3d),
+    CUDA_OP(DIO_OP_CONV2D, conv2d),
+    CUDA_OP(DIO_OP_CHANNEL_RMSNORM, channel_rmsnorm),
+    CUDA_OP(DIO_OP_UPSAMPLE_NEAREST, upsample_nearest),
+    CUDA_OP(DIO_OP_SOFTMAX, softmax),
+    CUDA_OP(DIO_OP_ADD, add),
+    CUDA_OP(DIO_OP_MUL, mul),
+    CUDA_OP(DIO_OP_AXPBY, axpby),
+    CUDA_OP(DIO_OP_CLAMP, clamp),
+    CUDA_OP(DIO_OP_GATHER, gather),
+    CUDA_OP(DIO_OP_COPY, copy),
+    CUDA_OP(DIO_OP_CONCAT, concat),
+    CUDA_OP(DIO_OP_SLICE, slice),
+    CUDA_OP(DIO_OP_PERMUTE, permute),
+    CUDA_OP(DIO_OP_PATCHIFY, patchify),
+    CUDA_OP(DIO_OP_UNPATCHIFY, unpatchify),
 };
 #undef CUDA_OP
 
@@ -417,7 +440,7 @@ static const dio_plugin_descriptor cuda_descriptor = {
     .name = GPU_NAME,
     .version = DIO_VERSION_STRING,
     .license = "Apache-2.0",
-    .description = GPU_VENDOR_DESCRIPTION " (partial op table)",
+    .description = GPU_VENDOR_DESCRIPTION,
     .backend = &cuda_iface,
 };
 

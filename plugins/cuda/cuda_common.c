@@ -100,3 +100,55 @@ dio_status cuda_check_call(const cuda_backend *be, const dio_op_call *call, int 
     }
     return DIO_OK;
 }
+
+dio_status cuda_check_numel(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t)
+{
+    int64_t n = 1;
+    char a[160];
+    for (int i = 0; i < t->ndim; i++)
+        if (__builtin_mul_overflow(n, t->shape[i], &n) || n > ((int64_t)1 << 62))
+            return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s of shape %s has too many elements", op,
+                              what, cuda_shape_str(t, a, sizeof(a)));
+    return DIO_OK;
+}
+
+dio_status cuda_check_dtype_as(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t,
+                               const char *ref_name, const dio_tensor *ref)
+{
+    if (t->dtype != ref->dtype)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has dtype %s but %s has %s; they must match",
+                          op, what, dio_dtype_name(t->dtype), ref_name, dio_dtype_name(ref->dtype));
+    return DIO_OK;
+}
+
+dio_status cuda_check_float(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t)
+{
+    if (!cuda_is_float_activation(t->dtype))
+        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "%s: %s has dtype %s; it must be f32, f16 or bf16", op,
+                          what, dio_dtype_name(t->dtype));
+    return DIO_OK;
+}
+
+dio_status cuda_check_ndim(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t,
+                           int ndim)
+{
+    char a[160];
+    if (t->ndim != ndim)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has shape %s; expected %d dims", op, what,
+                          cuda_shape_str(t, a, sizeof(a)), ndim);
+    return DIO_OK;
+}
+
+dio_status cuda_use_device(cuda_backend *be, dio_stream *stream)
+{
+    cudaError_t err = cudaSetDevice(stream->device);
+    return err == cudaSuccess ? DIO_OK : cuda_rt_error(be, err, GPU_RT "SetDevice");
+}
+
+dio_status cuda_launch_status(cuda_backend *be, cudaError_t err, const char *kernel)
+{
+    char what[96];
+    if (err == cudaSuccess) return DIO_OK;
+    snprintf(what, sizeof(what), "%s kernel launch", kernel);
+    return cuda_rt_error(be, err, what);
+}

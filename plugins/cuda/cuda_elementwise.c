@@ -1,6 +1,7 @@
 /* CUDA backend — the element-wise op family on the host side: ADD, MUL (NumPy broadcasting of a and b
  * to y's shape), AXPBY, CLAMP, COPY (any strides, f32/f16/bf16 conversion, bit copy for equal dtypes),
- * SILU, GELU (erf or tanh) and SWIGLU.
+ * SILU, GELU (erf or tanh), SWIGLU and GATED_RESIDUAL (x + gate · r, the gate's groups a broadcast dim of
+ * a 4-dim view [B, G, L/G, C]).
  *
  * Each op checks its call with the rules of ops.h, describes its operands on y's shape (a broadcast dim
  * is a stride of 0) and hands one cuda_ew_desc to the strided kernel of cuda_elementwise_kernels.cu,
@@ -158,6 +159,34 @@ dio_status cuda_check_copy(const cuda_backend *be, const dio_op_call *call, int3
     return DIO_OK;
 }
 
+dio_status cuda_check_gated_residual(const cuda_backend *be, const dio_op_call *call, int32_t device)
+{
+    const char *op = "gated_residual";
+    const dio_tensor *x, *r, *g, *y;
+    char a[160], b[160];
+    dio_status st;
+    if ((st = cuda_check_call(be, call, 3, 3, 3, 1, device)) != DIO_OK) return st;
+    x = call->inputs[0];
+    r = call->inputs[1];
+    g = call->inputs[2];
+    y = call->outputs[0];
+    if ((st = check_float(be, op, "x", x)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "gate", g, "x", x)) != DIO_OK) return st;
+    if ((st = check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if (x->ndim != 3)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: x has shape %s; expected [B, L, C]", op,
+                          cuda_shape_str(x, a, sizeof(a)));
+    if ((st = check_shape_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
+    if ((st = check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if (g->ndim != 3 || g->shape[0] != x->shape[0] || g->shape[2] != x->shape[2] || g->shape[1] < 1 ||
+        x->shape[1] % g->shape[1] != 0)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
+                          "%s: gate has shape %s; expected [B, G, C] with L %% G == 0 for x %s", op,
+                          cuda_shape_str(g, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
+    return DIO_OK;
+}
+
 /* ---- running ---- */
 
 static void desc_operand(cuda_ew_desc *d, int slot, const dio_tensor *t, const dio_tensor *y)
@@ -170,11 +199,20 @@ static void desc_operand(cuda_ew_desc *d, int slot, const dio_tensor *t, const d
     }
 }
 
+static dio_status ew_launch(cuda_backend *be, dio_stream *stream, const cuda_ew_desc *d)
+{
+    cudaError_t err;
+    if ((err = cudaSetDevice(stream->device)) != cudaSuccess)
+        return cuda_rt_error(be, err, GPU_RT "SetDevice");
+    if ((err = cuda_ew_launch(d, stream->s)) != cudaSuccess)
+        return cuda_rt_error(be, err, "element-wise kernel launch");
+    return DIO_OK;
+}
+
 static dio_status ew_run(cuda_backend *be, dio_stream *stream, int32_t op, const dio_tensor *y,
                          const dio_tensor *a, const dio_tensor *b, float p0, float p1)
 {
     cuda_ew_desc d;
-    cudaError_t err;
     memset(&d, 0, sizeof(d));
     d.op = op;
     d.ndim = y->ndim;
@@ -194,18 +232,8 @@ static dio_status ew_run(cuda_backend *be, dio_stream *stream, int32_t op, const
         desc_operand(&d, 1, b, y);
         d.n_in = 2;
     }
-    if ((err = cudaSetDevice(stream->device)) != cudaSuccess)
-        return cuda_rt_error(be, err, GPU_RT "SetDevice");
-    if ((err = cuda_ew_launch(&d, stream->s)) != cudaSuccess)
-        return cuda_rt_error(be, err, "element-wise kernel launch");
-    return DIO_OK;
+    return ew_launch(be, stream, &d);
 }
-
-#define CUDA_OP_PROLOGUE(name)                                                                               \
-    cuda_backend *be = ctx;                                                                                  \
-    dio_status st;                                                                                           \
-    if (!be || !call || !stream) return DIO_ERR_INVALID_ARGUMENT;                                            \
-    if ((st = cuda_check_##name(be, call, stream->device)) != DIO_OK) return st
 
 dio_status cuda_op_add(void *ctx, dio_stream *stream, const dio_op_call *call)
 {
@@ -274,4 +302,49 @@ dio_status cuda_op_swiglu(void *ctx, dio_stream *stream, const dio_op_call *call
 {
     CUDA_OP_PROLOGUE(swiglu);
     return ew_run(be, stream, CUDA_EW_SWIGLU, call->outputs[0], call->inputs[0], call->inputs[1], 0, 0);
+}
+
+dio_status cuda_op_gated_residual(void *ctx, dio_stream *stream, const dio_op_call *call)
+{
+    const dio_tensor *x, *r, *g, *y;
+    const dio_tensor *ops[3];
+    cuda_ew_desc d;
+    int64_t G, per;
+    CUDA_OP_PROLOGUE(gated_residual);
+    x = call->inputs[0];
+    r = call->inputs[1];
+    g = call->inputs[2];
+    y = call->outputs[0];
+    memset(&d, 0, sizeof(d));
+    d.numel = dio_tensor_numel(y);
+    if (d.numel == 0) return DIO_OK;
+    G = g->shape[1];
+    per = x->shape[1] / G;
+    /* [B, L, C] seen as [B, G, L/G, C]; the gate's third dim is the broadcast one. */
+    d.op = CUDA_EW_GATED;
+    d.ndim = 4;
+    d.n_in = 3;
+    d.shape[0] = y->shape[0];
+    d.shape[1] = G;
+    d.shape[2] = per;
+    d.shape[3] = y->shape[2];
+    d.out = cuda_tensor_data(y);
+    d.out_dtype = y->dtype;
+    d.out_stride[0] = y->stride[0];
+    d.out_stride[1] = y->stride[1] * per;
+    d.out_stride[2] = y->stride[1];
+    d.out_stride[3] = y->stride[2];
+    ops[0] = x;
+    ops[1] = r;
+    ops[2] = g;
+    for (int i = 0; i < 3; i++) {
+        const dio_tensor *t = ops[i];
+        d.in[i] = cuda_tensor_data(t);
+        d.in_dtype[i] = t->dtype;
+        d.in_stride[i][0] = t->stride[0];
+        d.in_stride[i][1] = i == 2 ? t->stride[1] : t->stride[1] * per;
+        d.in_stride[i][2] = i == 2 ? 0 : t->stride[1];
+        d.in_stride[i][3] = t->stride[2];
+    }
+    return ew_launch(be, stream, &d);
 }

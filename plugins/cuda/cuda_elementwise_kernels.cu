@@ -1,5 +1,5 @@
 /* CUDA backend — the element-wise kernel: one strided, broadcasting, dtype-converting kernel for the
- * whole family (add, mul, axpby, clamp, copy/convert, silu, gelu, swiglu).
+ * whole family (add, mul, axpby, clamp, copy/convert, silu, gelu, swiglu, gated residual).
  *
  * Written for correctness first: a grid-stride loop over the output's linear index, each thread
  * decomposing its index over the (up to 6) dims to find every operand's element, loading to f32,
@@ -34,13 +34,14 @@ __global__ void ew_kernel(const cuda_ew_desc d)
 {
     const int64_t step = (int64_t)gridDim.x * blockDim.x;
     for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < d.numel; idx += step) {
-        int64_t rem = idx, oo = 0, o0 = 0, o1 = 0;
+        int64_t rem = idx, oo = 0, o0 = 0, o1 = 0, o2 = 0;
         for (int k = d.ndim - 1; k >= 0; k--) {
             const int64_t c = rem % d.shape[k];
             rem /= d.shape[k];
             oo += c * d.out_stride[k];
             o0 += c * d.in_stride[0][k];
             o1 += c * d.in_stride[1][k];
+            o2 += c * d.in_stride[2][k];
         }
         if (d.op == CUDA_EW_RAW) {
             copy_raw(d.out, d.in[0], d.out_dtype, oo, o0);
@@ -65,6 +66,7 @@ __global__ void ew_kernel(const cuda_ew_desc d)
             y = 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));
             break;
         case CUDA_EW_SWIGLU: y = silu(a) * b; break;
+        case CUDA_EW_GATED: y = a + dio_gpu::load_f32(d.in[2], d.in_dtype[2], o2) * b; break;
         default: y = a; break; /* CUDA_EW_CONVERT */
         }
         dio_gpu::store_f32(d.out, d.out_dtype, oo, y);

@@ -19,6 +19,7 @@
  * 1e-5 (f32), 2e-3 (f16), 1e-2 (bf16) of the output dtype, grown with sqrt of the reduction length.
  *
  * Usage: test_ops --plugin-dir DIR [--plugin-dir DIR2] [--backend NAME] [--op NAME] [--option k=v] [-v]
+ * With --backend NAME and that backend reporting "no device", it prints SKIPPED and exits 77.
  * Exit status: 0 when nothing failed, 1 on any failure, 2 on a usage or setup error. */
 #include <inttypes.h>
 #include <math.h>
@@ -2565,7 +2566,7 @@ int main(int argc, char **argv)
     dio_kv opts[16];
     char optbuf[16][256];
     size_t n_dirs = 0, n_opts = 0;
-    int verbose = 0, failures = 0, n_run = 0;
+    int verbose = 0, failures = 0, n_run = 0, n_skipped = 0;
     uint64_t seed;
     const char *env_seed = getenv("DIO_TEST_SEED");
     dio_context_options co;
@@ -2653,7 +2654,9 @@ int main(int argc, char **argv)
             if ((st = dio_backend_open(ctx, info.name, opts, n_opts, &R->be)) != DIO_OK) {
                 if (st == DIO_ERR_NOT_SUPPORTED && strstr(dio_last_error(), ": no device")) {
                     printf("SKIPPED backend %s: %s\n", info.name, dio_last_error());
+                    if (only_backend) printf("SKIPPED: no %s device\n", info.name);
                     n_run--;
+                    n_skipped++;
                     free(R);
                     continue;
                 }
@@ -2682,6 +2685,7 @@ int main(int argc, char **argv)
         }
     }
     dio_context_destroy(ctx);
+    if (!n_run && n_skipped && only_backend) return 77; /* ctest SKIP_RETURN_CODE: the device is absent */
     if (!n_run) {
         printf("FAIL: no backend plugin %s%s found in the plugin directories\n", only_backend ? "named " : "",
                only_backend ? only_backend : "");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, for a machine with a GPU: builds the tree (Release) in build-gpu/ and runs every ctest of
-# the chosen backend with its device present — the op conformance of tests/cuda/test_cuda.c through the
+# the chosen backend with its device present — every op against the float64 reference (test_ops), and the
+# element-wise and matmul checks of tests/cuda/test_cuda.c through the
 # vendor's GEMM library and through our tiled kernel — then prints the device.
 #   tests/gpu/run.sh cuda      NVIDIA (the CUDA backend, cuBLASLt)
 #   tests/gpu/run.sh hip       AMD (the HIP backend built from the same sources; rocBLAS when installed)
