@@ -31,7 +31,7 @@ __global__ void gemm_tiled_kernel(const cuda_gemm g)
             float av = 0.0f, bv = 0.0f;
             if (m < M && ka < K)
                 av = dio_gpu::load_f32(g.a, g.dtype, g.trans_a ? ka * g.lda + m : m * g.lda + ka);
-            if (kb < K && n < N) bv = dio_gpu::load_f32(g.b, g.dtype, g.trans_b ? n * K + kb : kb * N + n);
+            if (kb < K && n < N) bv = dio_gpu::load_f32(g.b, g.b_dtype, g.trans_b ? n * K + kb : kb * N + n);
             as[r][tx] = av;
             bs[r][tx] = bv;
         }

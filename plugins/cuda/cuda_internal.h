@@ -178,11 +178,13 @@ CUDA_DECLARE_OP(conv3d)
 
 /* ---- matmul: the checks and the batching are shared (cuda_matmul_plan.c); one GEMM is the vendor's ---- */
 
-/* One row-major GEMM: C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + bias[N] + beta · C, all of `dtype`
- * (f32, f16 or bf16), f32 accumulation. A has row stride lda (op(A) = A^T when trans_a: A is [K, M]);
- * B is contiguous ([K, N], or [N, K] when trans_b); C has row stride ldc. bias may be NULL. */
+/* One row-major GEMM: C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + bias[N] + beta · C, A, C and bias of
+ * `dtype` (f32, f16 or bf16), B of b_dtype, f32 accumulation. A has row stride lda (op(A) = A^T when trans_a:
+ * A is [K, M]); B is contiguous ([K, N], or [N, K] when trans_b); C has row stride ldc. bias may be NULL. */
 typedef struct cuda_gemm {
     int32_t dtype;
+    int32_t b_dtype; /* B's, f32/f16/bf16; where it is not `dtype` the vendor paths hand over to the tiled
+                        kernel */
     int trans_a, trans_b;
     float alpha, beta;
     uint64_t M, N, K;

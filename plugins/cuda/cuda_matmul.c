@@ -72,7 +72,7 @@ dio_status cuda_gemm_run(cuda_backend *be, dio_stream *stream, const cuda_gemm *
     dio_status st = DIO_OK;
     const char *which = getenv("DIORAMA_GPU_GEMM");
     cudaError_t err;
-    if (which && strcmp(which, "tiled") == 0) {
+    if ((which && strcmp(which, "tiled") == 0) || g->b_dtype != g->dtype) { /* cuBLASLt: one input type */
         if ((err = cuda_gemm_tiled_launch(g, stream->s)) != cudaSuccess)
             return cuda_rt_error(be, err, "tiled GEMM kernel launch");
         return DIO_OK;

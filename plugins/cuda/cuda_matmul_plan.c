@@ -2,10 +2,11 @@
  * shared by CUDA and HIP; one GEMM is the vendor's (cuda_gemm_run: cuBLASLt in cuda_matmul.c, rocBLAS or
  * our tiled kernel in plugins/hip/hip_matmul.c).
  *
- * Supported: A, B, C all f32, all f16 or all bf16 (B's dtype equal to A's), f32 accumulate (never TF32
- * or another reduced-precision mode, so nothing is silently approximated), bias of C's dtype, alpha/beta,
- * trans_a, trans_b, 2-D or batched B. Refused with NOT_SUPPORTED: f8 weights, B of another dtype than A,
- * K == 0, row strides a column-major GEMM cannot express.
+ * Supported: A and C f32, f16 or bf16, B f32, f16 or bf16 whatever A's dtype (ops.h: the bf16 weights of
+ * a checkpoint under f32 activations), f32 accumulate (never TF32 or another reduced-precision mode, so
+ * nothing is silently approximated), bias of C's dtype, alpha/beta, trans_a, trans_b, 2-D or batched B.
+ * Mixed A/B dtypes run our tiled kernel (the GEMM libraries take one input type). Refused with
+ * NOT_SUPPORTED: f8 weights, K == 0, row strides a column-major GEMM cannot express.
  *
  * When B is 2-D and the batch dims of A and C fold into their rows with one stride, the whole call is one
  * GEMM with M = batch · M; otherwise each batch matrix is its own GEMM (correctness first). */
@@ -61,12 +62,12 @@ dio_status cuda_check_matmul(const cuda_backend *be, const dio_op_call *call, in
         return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
                           "matmul: output C has dtype %s but A has %s; they must match",
                           dio_dtype_name(C->dtype), dio_dtype_name(A->dtype));
-    if (B->dtype != A->dtype)
+    if (!cuda_is_float_activation(B->dtype))
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
-                          "matmul: input B has dtype %s and A %s; the " GPU_NAME
-                          " backend needs them equal (no f8 or mixed "
-                          "weights yet)",
-                          dio_dtype_name(B->dtype), dio_dtype_name(A->dtype));
+                          "matmul: input B has dtype %s; the " GPU_NAME
+                          " backend takes f32, f16 or bf16 weights "
+                          "(no f8 yet)",
+                          dio_dtype_name(B->dtype));
     if (bias && bias->dtype != C->dtype)
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
                           "matmul: input bias has dtype %s; the " GPU_NAME " backend needs C's (%s)",
@@ -168,6 +169,7 @@ dio_status cuda_op_matmul(void *ctx, dio_stream *stream, const dio_op_call *call
         return cuda_rt_error(be, err, GPU_RT "SetDevice");
     memset(&g, 0, sizeof(g));
     g.dtype = A->dtype;
+    g.b_dtype = B->dtype;
     g.trans_a = p.trans_a;
     g.trans_b = p.trans_b;
     g.alpha = p.alpha;
@@ -201,7 +203,7 @@ dio_status cuda_op_matmul(void *ctx, dio_stream *stream, const dio_op_call *call
         }
         if (B->ndim == nd) ob = bi * bmat; /* B contiguous: batch matrices back to back */
         g.a = (const char *)cuda_tensor_data(A) + oa * (int64_t)es;
-        g.b = (const char *)cuda_tensor_data(B) + ob * (int64_t)es;
+        g.b = (const char *)cuda_tensor_data(B) + ob * (int64_t)dio_dtype_size(B->dtype);
         g.c = (char *)cuda_tensor_data(C) + oc * (int64_t)es;
         if ((st = cuda_gemm_run(be, stream, &g)) != DIO_OK) return st;
     }

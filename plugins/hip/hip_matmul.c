@@ -26,9 +26,9 @@ typedef int (*roc_destroy_fn)(roc_handle handle);
 typedef int (*roc_set_stream_fn)(roc_handle handle, hipStream_t stream);
 typedef int (*roc_gemm_ex_fn)(roc_handle handle, int trans_a, int trans_b, int32_t m, int32_t n, int32_t k,
                               const void *alpha, const void *a, int a_type, int32_t lda, const void *b,
-                              int b_type, int32_t ldb, const void *beta, const void *c, int c_type, int32_t ldc,
-                              void *d, int d_type, int32_t ldd, int compute_type, int algo, int32_t solution,
-                              uint32_t flags);
+                              int b_type, int32_t ldb, const void *beta, const void *c, int c_type,
+                              int32_t ldc, void *d, int d_type, int32_t ldd, int compute_type, int algo,
+                              int32_t solution, uint32_t flags);
 
 static struct {
     pthread_once_t once;
@@ -42,7 +42,8 @@ static struct {
 
 static void roc_open(void)
 {
-    static const char *const names[] = {"librocblas.so.4", "librocblas.so.3", "librocblas.so.0", "librocblas.so"};
+    static const char *const names[] = {"librocblas.so.4", "librocblas.so.3", "librocblas.so.0",
+                                        "librocblas.so"};
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !g_roc.lib; i++)
         g_roc.lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!g_roc.lib) {
@@ -72,8 +73,8 @@ dio_status cuda_blas_create(cuda_backend *be, cuda_device *d)
         return DIO_OK;
     }
     if ((s = g_roc.create(&h)) != ROC_SUCCESS)
-        return cuda_error(be, DIO_ERR_BACKEND_FAILURE, GPU_NAME ": rocblas_create_handle on device %d: status %d",
-                          d->ordinal, s);
+        return cuda_error(be, DIO_ERR_BACKEND_FAILURE,
+                          GPU_NAME ": rocblas_create_handle on device %d: status %d", d->ordinal, s);
     d->blas = h;
     return DIO_OK;
 }
@@ -130,19 +131,20 @@ dio_status cuda_gemm_run(cuda_backend *be, dio_stream *stream, const cuda_gemm *
     roc_handle h = be->dev[stream->device].blas;
     const char *which = getenv("DIORAMA_GPU_GEMM");
     int s;
-    if (!h || (which && strcmp(which, "tiled") == 0) || g->M > INT32_MAX || g->N > INT32_MAX ||
-        g->K > INT32_MAX || g->lda > INT32_MAX || g->ldc > INT32_MAX)
+    if (!h || (which && strcmp(which, "tiled") == 0) || g->b_dtype != g->dtype || g->M > INT32_MAX ||
+        g->N > INT32_MAX || g->K > INT32_MAX || g->lda > INT32_MAX || g->ldc > INT32_MAX)
         return run_tiled(be, stream, g);
     if ((s = g_roc.set_stream(h, stream->s)) != ROC_SUCCESS)
         return cuda_error(be, DIO_ERR_BACKEND_FAILURE, "matmul: rocblas_set_stream: status %d", s);
     s = g_roc.gemm_ex(h, g->trans_b ? ROC_OP_T : ROC_OP_N, g->trans_a ? ROC_OP_T : ROC_OP_N, (int32_t)g->N,
                       (int32_t)g->M, (int32_t)g->K, &g->alpha, g->b, roc_type(g->dtype),
-                      (int32_t)(g->trans_b ? g->K : g->N), g->a, roc_type(g->dtype), (int32_t)g->lda, &g->beta,
-                      g->c, roc_type(g->dtype), (int32_t)g->ldc, g->c, roc_type(g->dtype), (int32_t)g->ldc, ROC_F32,
-                      0, 0, 0);
+                      (int32_t)(g->trans_b ? g->K : g->N), g->a, roc_type(g->dtype), (int32_t)g->lda,
+                      &g->beta, g->c, roc_type(g->dtype), (int32_t)g->ldc, g->c, roc_type(g->dtype),
+                      (int32_t)g->ldc, ROC_F32, 0, 0, 0);
     if (s != ROC_SUCCESS)
         return cuda_error(be, DIO_ERR_BACKEND_FAILURE,
-                          "matmul: rocblas_gemm_ex (%s M=%llu N=%llu K=%llu): status %d", dio_dtype_name(g->dtype),
-                          (unsigned long long)g->M, (unsigned long long)g->N, (unsigned long long)g->K, s);
+                          "matmul: rocblas_gemm_ex (%s M=%llu N=%llu K=%llu): status %d",
+                          dio_dtype_name(g->dtype), (unsigned long long)g->M, (unsigned long long)g->N,
+                          (unsigned long long)g->K, s);
     return g->bias ? add_bias(be, stream, g) : DIO_OK;
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "diorama/diorama.h"
+#include "test_backend.h"
 #include "weights_rewrite.h"
 
 static int failures;
@@ -489,7 +490,7 @@ done:
 
 int main(int argc, char **argv)
 {
-    dio_context_options o;
+    dio_status st0;
     dio_weights *w = NULL;
     char p[4096];
     static const struct {
@@ -511,16 +512,8 @@ int main(int argc, char **argv)
     fix_dir = argv[2];
     work = argv[3];
     exe = argv[4];
-    memset(&o, 0, sizeof(o));
-    o.struct_size = sizeof(o);
-    o.no_env = 1;
-    o.no_default_dirs = 1;
-    o.plugin_dirs = &plugin_dir;
-    o.n_plugin_dirs = 1;
-    if (dio_context_create(&o, &ctx) != DIO_OK || dio_backend_open(ctx, "cpu", NULL, 0, &be) != DIO_OK) {
-        printf("FAIL: context/backend: %s\n", dio_last_error());
-        return 1;
-    }
+    if ((st0 = dio_test_open_backend(plugin_dir, &ctx, &be)) != DIO_OK)
+        return st0 == DIO_ERR_NOT_SUPPORTED ? 77 : 1;
     /* The diffusers safetensors, as generated. */
     snprintf(p, sizeof(p), "%s/diffusion_pytorch_model.safetensors", fix_dir);
     if (dio_weights_open(p, &w) != DIO_OK) {

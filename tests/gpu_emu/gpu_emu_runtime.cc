@@ -1,12 +1,15 @@
 /* The SIMT emulator's runtime (gpu_emu.h): devices, memory, streams, errors and the launch scheduler.
  *
- * The scheduler runs a block's threads as ucontext fibers on one fixed pool of stacks: each fiber runs
+ * The scheduler runs a block's threads as fibers on one fixed pool of stacks: each fiber runs
  * until it finishes or reaches __syncthreads, and when every live thread of the block waits at the barrier
  * all are released together (threads that returned count as arrived, as on sm_70+ and on AMD). A fiber
  * that is resumed by the scheduler always finds threadIdx set to its own coordinates. Launches hold one
  * process-wide lock, so function-local statics (__shared__) belong to one block at a time even when two
  * host threads launch at once. Under AddressSanitizer the switches are announced to it (start/finish
  * switch fiber), so its stack bookkeeping follows the fibers instead of reporting false positives.
+ * On x86-64 a switch is six pushes, a stack swap and six pops (gpu_emu_switch below): glibc's swapcontext
+ * saves the signal mask with a system call on every switch, which made a barrier-free kernel cost two
+ * system calls per GPU thread. Elsewhere the fibers are ucontext ones.
  * Device memory is malloc'd and counted against DIORAMA_GPU_EMU_MEMORY_MB (default 4096). */
 #include <errno.h>
 #include <pthread.h>
@@ -70,15 +73,55 @@ uint64_t capacity()
 
 enum fiber_state { FIBER_READY, FIBER_AT_BARRIER, FIBER_DONE };
 
+#if defined(__x86_64__)
+#define GPU_EMU_ASM_SWITCH 1
+#endif
+
+#ifdef GPU_EMU_ASM_SWITCH
+/* Saves the callee-saved registers on the current stack, stores its pointer in *save and resumes the
+ * stack `next` (one made by the same routine, or by fiber_stack_init). */
+extern "C" void gpu_emu_switch(void **save, void *next);
+asm(".text\n"
+    ".p2align 4\n"
+    ".globl gpu_emu_switch\n"
+    ".hidden gpu_emu_switch\n"
+    ".type gpu_emu_switch,@function\n"
+    "gpu_emu_switch:\n"
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    movq %rsp, (%rdi)\n"
+    "    movq %rsi, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    ".size gpu_emu_switch, .-gpu_emu_switch\n");
+#endif
+
 struct fiber {
+#ifdef GPU_EMU_ASM_SWITCH
+    void *sp;
+#else
     ucontext_t ctx;
+#endif
     fiber_state state;
     char *stack;
     void *asan_fake_stack;
 };
 
 struct scheduler {
+#ifdef GPU_EMU_ASM_SWITCH
+    void *main_sp;
+#else
     ucontext_t main;
+#endif
     fiber fibers[kMaxThreads];
     int current;
     void (*fn)(void *);
@@ -90,16 +133,21 @@ struct scheduler {
 pthread_mutex_t g_launch_lock = PTHREAD_MUTEX_INITIALIZER;
 scheduler *g_sched; /* guarded by g_launch_lock; stacks made on the first launch, kept for the process */
 
-/* Not inlined: swapcontext returns twice, and no caller variable may live across it in a register. */
+/* Not inlined: a switch returns twice (swapcontext, or our own), and no caller variable may live across it
+ * in a register. */
 __attribute__((noinline)) void switch_to_fiber(scheduler *s, fiber *f)
 {
 #ifdef GPU_EMU_ASAN
     void *fake = NULL;
     __sanitizer_start_switch_fiber(&fake, f->stack, kStackSize);
-    swapcontext(&s->main, &f->ctx);
-    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+#ifdef GPU_EMU_ASM_SWITCH
+    gpu_emu_switch(&s->main_sp, f->sp);
 #else
     swapcontext(&s->main, &f->ctx);
+#endif
+#ifdef GPU_EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
 }
 
@@ -109,18 +157,15 @@ __attribute__((noinline)) void switch_to_main(scheduler *s, fiber *f, bool finis
 #ifdef GPU_EMU_ASAN
     __sanitizer_start_switch_fiber(finished ? NULL : &f->asan_fake_stack, s->main_stack_bottom,
                                    s->main_stack_size);
-    if (finished) {
-        setcontext(&s->main);
-        return;
-    }
-    swapcontext(&f->ctx, &s->main);
-    __sanitizer_finish_switch_fiber(f->asan_fake_stack, &s->main_stack_bottom, &s->main_stack_size);
+#endif
+#ifdef GPU_EMU_ASM_SWITCH
+    gpu_emu_switch(&f->sp, s->main_sp);
 #else
-    if (finished) {
-        setcontext(&s->main);
-        return;
-    }
+    if (finished) setcontext(&s->main);
     swapcontext(&f->ctx, &s->main);
+#endif
+#ifdef GPU_EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->asan_fake_stack, &s->main_stack_bottom, &s->main_stack_size);
 #endif
 }
 
@@ -134,6 +179,7 @@ void fiber_entry()
     fiber *f = &s->fibers[s->current];
     f->state = FIBER_DONE;
     switch_to_main(s, f, true);
+    abort(); /* a finished fiber is never resumed */
 }
 
 bool scheduler_ready(int n_threads)
@@ -152,11 +198,21 @@ bool scheduler_ready(int n_threads)
 /* Not inlined, for the reason switch_to_fiber is not (getcontext returns twice too). */
 __attribute__((noinline)) void prepare_fiber(fiber *f)
 {
+#ifdef GPU_EMU_ASM_SWITCH
+    /* The stack as gpu_emu_switch leaves it: six saved registers, then the address its ret jumps to, so
+     * that fiber_entry starts with the stack aligned as after a call (rsp = 8 mod 16). */
+    uintptr_t top = ((uintptr_t)f->stack + kStackSize) & ~(uintptr_t)15;
+    void **sp = (void **)(top - 8);
+    *--sp = (void *)fiber_entry;
+    for (int i = 0; i < 6; i++) *--sp = NULL;
+    f->sp = sp;
+#else
     getcontext(&f->ctx);
     f->ctx.uc_stack.ss_sp = f->stack;
     f->ctx.uc_stack.ss_size = kStackSize;
     f->ctx.uc_link = NULL;
     makecontext(&f->ctx, fiber_entry, 0);
+#endif
     f->state = FIBER_READY;
 }
 

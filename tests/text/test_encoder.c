@@ -15,6 +15,7 @@
 
 #include "diorama/diorama.h"
 #include "qwen_tokenizer.h"
+#include "test_backend.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                                                     \
@@ -394,18 +395,11 @@ int main(int argc, char **argv)
     }
     fix_dir = argv[2];
     work = argv[3];
-    const char *dirs[1] = {argv[1]};
-    dio_context_options o;
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    o.no_env = 1;
-    o.no_default_dirs = 1;
-    o.plugin_dirs = dirs;
-    o.n_plugin_dirs = 1;
     char p[4096];
     snprintf(p, sizeof p, "%s/encoder.safetensors", fix_dir);
-    if (dio_context_create(&o, &ctx) != DIO_OK || dio_backend_open(ctx, "cpu", NULL, 0, &be) != DIO_OK ||
-        dio_weights_open(p, &fix) != DIO_OK) {
+    dio_status st0 = dio_test_open_backend(argv[1], &ctx, &be);
+    if (st0 != DIO_OK) return st0 == DIO_ERR_NOT_SUPPORTED ? 77 : 1;
+    if (dio_weights_open(p, &fix) != DIO_OK) {
         printf("FAIL: setup: %s\n", dio_last_error());
         return 1;
     }

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "diorama/diorama.h"
+#include "test_backend.h"
 #include "weights_rewrite.h"
 
 static int failures;
@@ -1086,7 +1087,7 @@ done:
 
 int main(int argc, char **argv)
 {
-    dio_context_options o;
+    dio_status st0;
     dio_weights *w = NULL;
     char p[4096];
     if (argc > 1 && !strcmp(argv[1], "--cli-input")) return cli_input(argc, argv);
@@ -1100,16 +1101,8 @@ int main(int argc, char **argv)
     plugin_dir = argv[1];
     fix_dir = argv[2];
     work = argv[3];
-    memset(&o, 0, sizeof(o));
-    o.struct_size = sizeof(o);
-    o.no_env = 1;
-    o.no_default_dirs = 1;
-    o.plugin_dirs = &plugin_dir;
-    o.n_plugin_dirs = 1;
-    if (dio_context_create(&o, &ctx) != DIO_OK || dio_backend_open(ctx, "cpu", NULL, 0, &be) != DIO_OK) {
-        printf("FAIL: context/backend: %s\n", dio_last_error());
-        return 1;
-    }
+    if ((st0 = dio_test_open_backend(plugin_dir, &ctx, &be)) != DIO_OK)
+        return st0 == DIO_ERR_NOT_SUPPORTED ? 77 : 1;
     snprintf(p, sizeof(p), "%s/tensors.safetensors", fix_dir);
     if (dio_weights_open(p, &fx) != DIO_OK) {
         printf("FAIL: %s\n", dio_last_error());
