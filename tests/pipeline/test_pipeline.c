@@ -7,6 +7,8 @@
  * image of another size with resize off, a corrupt video, a cancelled run — each a clear message and
  * no output file.
  *
+ * With DIORAMA_TEST_BACKEND set (tests/common/test_backend.h) the golden runs use that backend.
+ *
  * usage: test_pipeline PLUGIN_DIR SOURCE_DIR WORK_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -16,10 +18,12 @@
 #include <unistd.h>
 
 #include "diorama/diorama.h"
+#include "test_backend.h"
 
 static int failures;
 static const char *plugin_dir, *src_dir, *work_dir;
 static dio_weights *fixture;
+static dio_backend *g_backend; /* DIORAMA_TEST_BACKEND's, for the golden runs; NULL: the graph's own */
 
 #define CHECK(cond, ...)                                                                                     \
     do {                                                                                                     \
@@ -130,6 +134,7 @@ static dio_status run_graph(dio_context *ctx, const char *graph_file, const char
     memset(&ro, 0, sizeof(ro));
     ro.struct_size = sizeof(ro);
     ro.inspect = inspect ? on_inspect : NULL;
+    ro.backend = inspect ? g_backend : NULL;
     ro.progress = on_progress;
     ro.cancel = &cancel_flag;
     st = dio_pipeline_run(ctx, g, &ro);
@@ -360,15 +365,20 @@ int main(int argc, char **argv)
         printf("FAIL cannot open %s: %s\n", path, dio_last_error());
         return 1;
     }
-    memset(&co, 0, sizeof(co));
-    co.struct_size = sizeof(co);
-    co.plugin_dirs = &plugin_dir;
-    co.n_plugin_dirs = 1;
-    co.no_env = 1;
-    co.no_default_dirs = 1;
-    if (dio_context_create(&co, &ctx) != DIO_OK) {
-        printf("FAIL context: %s\n", dio_last_error());
-        return 1;
+    if (getenv("DIORAMA_TEST_BACKEND")) { /* the goldens on another backend (tests/common/test_backend.h) */
+        dio_status st0 = dio_test_open_backend(plugin_dir, &ctx, &g_backend);
+        if (st0 != DIO_OK) return st0 == DIO_ERR_NOT_SUPPORTED ? 77 : 1;
+    } else {
+        memset(&co, 0, sizeof(co));
+        co.struct_size = sizeof(co);
+        co.plugin_dirs = &plugin_dir;
+        co.n_plugin_dirs = 1;
+        co.no_env = 1;
+        co.no_default_dirs = 1;
+        if (dio_context_create(&co, &ctx) != DIO_OK) {
+            printf("FAIL context: %s\n", dio_last_error());
+            return 1;
+        }
     }
     {
         static const char *const all[] = {"tiny-text2world",     "tiny-image2world", "tiny-video2world",
@@ -395,6 +405,7 @@ int main(int argc, char **argv)
     golden(ctx, "v2w", "tiny-video2world.json");
     failures_cases(ctx);
     clear_seen();
+    dio_backend_close(g_backend);
     dio_context_destroy(ctx);
     dio_weights_close(fixture);
     if (failures) {
