@@ -13,7 +13,10 @@
  * each other; __shared__ becomes a function-local static, the block's memory because blocks never overlap
  * (launches hold one lock). Warp-level primitives are deliberately absent: kernels of the shared sources
  * synchronise through shared memory only, which keeps them right on 32-wide NVIDIA warps and 64-wide AMD
- * wavefronts alike. Not modelled: concurrency between streams, memory ordering without a barrier, timing. */
+ * wavefronts alike. The order in which threads run between barriers can be reversed or shuffled
+ * (DIORAMA_GPU_EMU_ORDER), which exposes a shared-memory read that lacks its barrier, and a block whose
+ * threads do not all reach the same barriers fails its launch. Not modelled: concurrency between streams,
+ * memory ordering without a barrier inside a phase, timing. */
 #ifndef DIO_GPU_EMU_H
 #define DIO_GPU_EMU_H
 
@@ -37,7 +40,8 @@ enum {
     gpu_emu_error_memory_allocation = 2,
     gpu_emu_error_invalid_configuration = 9,
     gpu_emu_error_invalid_device = 101,
-    gpu_emu_error_invalid_handle = 400
+    gpu_emu_error_invalid_handle = 400,
+    gpu_emu_error_launch_failure = 719
 };
 typedef struct gpu_emu_stream *gpu_emu_stream_t;
 typedef enum gpu_emu_copy_kind {

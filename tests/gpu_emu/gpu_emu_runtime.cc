@@ -223,24 +223,64 @@ void set_thread_idx(int t, dim3 block)
     gpu_emu_thread_idx.z = (unsigned)t / (block.x * block.y);
 }
 
-void run_block(scheduler *s, int n_threads, dim3 block)
+/* The order in which a phase resumes the block's threads (DIORAMA_GPU_EMU_ORDER): forward (default),
+ * reverse, or shuffle (a fresh permutation each phase, seeded by DIORAMA_GPU_EMU_SEED). On a GPU the
+ * threads between two barriers run in no defined order, so a kernel whose result changes with the order
+ * reads shared memory another thread writes without a barrier between: the tests run each order. */
+enum order_kind { ORDER_FORWARD, ORDER_REVERSE, ORDER_SHUFFLE };
+
+order_kind schedule_order()
 {
+    const char *o = getenv("DIORAMA_GPU_EMU_ORDER");
+    if (o && !strcmp(o, "reverse")) return ORDER_REVERSE;
+    if (o && !strcmp(o, "shuffle")) return ORDER_SHUFFLE;
+    return ORDER_FORWARD;
+}
+
+uint64_t g_shuffle_state; /* guarded by g_launch_lock */
+
+void make_order(int *perm, int n, order_kind kind)
+{
+    for (int i = 0; i < n; i++) perm[i] = kind == ORDER_REVERSE ? n - 1 - i : i;
+    if (kind != ORDER_SHUFFLE) return;
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates on xorshift64 */
+        g_shuffle_state ^= g_shuffle_state << 13;
+        g_shuffle_state ^= g_shuffle_state >> 7;
+        g_shuffle_state ^= g_shuffle_state << 17;
+        const int j = (int)(g_shuffle_state % (uint64_t)(i + 1)), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+/* Runs one block; false when some threads returned while others waited at a barrier (barrier divergence:
+ * undefined in CUDA and HIP alike, so the emulator refuses it instead of guessing). */
+bool run_block(scheduler *s, int n_threads, dim3 block, order_kind kind)
+{
+    static int perm[kMaxThreads]; /* guarded by g_launch_lock */
+    bool diverged = false;
     for (int t = 0; t < n_threads; t++) prepare_fiber(&s->fibers[t]);
     for (;;) {
-        int waiting = 0;
-        for (int t = 0; t < n_threads; t++) {
+        int waiting = 0, done = 0;
+        make_order(perm, n_threads, kind);
+        for (int i = 0; i < n_threads; i++) {
+            const int t = perm[i];
             fiber *f = &s->fibers[t];
             if (f->state != FIBER_READY) continue;
             s->current = t;
             set_thread_idx(t, block);
             switch_to_fiber(s, f);
         }
-        for (int t = 0; t < n_threads; t++)
+        for (int t = 0; t < n_threads; t++) {
             if (s->fibers[t].state == FIBER_AT_BARRIER) {
                 s->fibers[t].state = FIBER_READY;
                 waiting++;
+            } else {
+                done++;
             }
-        if (!waiting) return;
+        }
+        if (!waiting) return !diverged;
+        diverged = diverged || done > 0;
     }
 }
 
@@ -275,15 +315,29 @@ extern "C" void gpu_emu_launch_body(dim3 grid, dim3 block, gpu_emu_stream_t stre
     g_sched->arg = arg;
     gpu_emu_grid_dim = grid;
     gpu_emu_block_dim = block;
+    const order_kind kind = schedule_order();
+    if (kind == ORDER_SHUFFLE && !g_shuffle_state) {
+        const char *seed = getenv("DIORAMA_GPU_EMU_SEED");
+        g_shuffle_state = seed ? strtoull(seed, NULL, 0) : 0;
+        if (!g_shuffle_state) g_shuffle_state = 0x9e3779b97f4a7c15ull;
+    }
+    bool diverged = false;
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
                 gpu_emu_block_idx.x = x;
                 gpu_emu_block_idx.y = y;
                 gpu_emu_block_idx.z = z;
-                run_block(g_sched, (int)n_threads, block);
+                if (!run_block(g_sched, (int)n_threads, block, kind) && !diverged) {
+                    diverged = true;
+                    fprintf(stderr,
+                            "gpuemu: block (%u, %u, %u) of %u threads: some returned while others waited at "
+                            "__syncthreads (barrier divergence)\n",
+                            x, y, z, (unsigned)n_threads);
+                }
             }
     pthread_mutex_unlock(&g_launch_lock);
+    if (diverged) set_error(gpu_emu_error_launch_failure);
 }
 
 /* ---- devices, memory, streams ---- */
@@ -422,6 +476,7 @@ extern "C" const char *gpu_emu_get_error_name(gpu_emu_error e)
     case gpu_emu_error_invalid_configuration: return "gpuemuErrorInvalidConfiguration";
     case gpu_emu_error_invalid_device: return "gpuemuErrorInvalidDevice";
     case gpu_emu_error_invalid_handle: return "gpuemuErrorInvalidResourceHandle";
+    case gpu_emu_error_launch_failure: return "gpuemuErrorLaunchFailure";
     default: return "gpuemuErrorUnknown";
     }
 }
@@ -435,6 +490,7 @@ extern "C" const char *gpu_emu_get_error_string(gpu_emu_error e)
     case gpu_emu_error_invalid_configuration: return "invalid configuration argument";
     case gpu_emu_error_invalid_device: return "invalid device ordinal";
     case gpu_emu_error_invalid_handle: return "invalid resource handle";
+    case gpu_emu_error_launch_failure: return "unspecified launch failure (barrier divergence)";
     default: return "unknown error";
     }
 }
