@@ -5,10 +5,12 @@
  * used are declared here with their documented ABI (handles, the rocblas_operation and rocblas_datatype
  * enum values, rocblas_gemm_ex) and looked up with dlopen/dlsym once per process. Its GEMM is column-major
  * like cuBLAS, so the same transposition as the CUDA path applies: C^T = B^T · A^T with rocBLAS's "A" =
- * our B. rocblas_gemm_ex has no bias epilogue; the bias is added afterwards by the element-wise kernel,
- * which rounds f16/bf16 results twice where cuBLASLt rounds once (a difference of at most one unit in
- * the last place). Dimensions beyond rocBLAS's 32-bit ints, and DIORAMA_GPU_GEMM=tiled, take the tiled
- * kernel. hipBLASLt is not used yet. Nothing here has run on AMD hardware. */
+ * our B. rocblas_gemm_ex has no bias epilogue, so with beta == 0 (every linear layer) the bias is first
+ * written into C's rows by the element-wise kernel and the GEMM runs with beta = 1: the sum is formed in
+ * f32 and rounded once, as cuBLASLt's epilogue does. With both a bias and beta != 0, f32 adds the bias
+ * afterwards and f16/bf16 take the tiled kernel (one rounding). Dimensions beyond rocBLAS's 32-bit ints,
+ * B of another dtype than A, and DIORAMA_GPU_GEMM=tiled take the tiled kernel. hipBLASLt is not used yet.
+ * Nothing here has run on AMD hardware. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -102,26 +104,34 @@ static dio_status run_tiled(cuda_backend *be, dio_stream *stream, const cuda_gem
     return err == cudaSuccess ? DIO_OK : cuda_rt_error(be, err, "tiled GEMM kernel launch");
 }
 
-/* C += bias, broadcast over the rows, by the element-wise kernel. */
-static dio_status add_bias(cuda_backend *be, dio_stream *stream, const cuda_gemm *g)
+/* C = bias (add = 0) or C += bias (add = 1), broadcast over the rows, by the element-wise kernel. */
+static dio_status apply_bias(cuda_backend *be, dio_stream *stream, const cuda_gemm *g, int add)
 {
     cuda_ew_desc d;
     cudaError_t err;
     memset(&d, 0, sizeof d);
-    d.op = CUDA_EW_ADD;
+    d.op = add ? CUDA_EW_ADD : CUDA_EW_RAW;
     d.ndim = 2;
-    d.n_in = 2;
+    d.n_in = add ? 2 : 1;
     d.out_dtype = d.in_dtype[0] = d.in_dtype[1] = g->dtype;
     d.numel = (int64_t)(g->M * g->N);
     d.shape[0] = (int64_t)g->M;
     d.shape[1] = (int64_t)g->N;
-    d.out_stride[0] = d.in_stride[0][0] = g->ldc;
-    d.out_stride[1] = d.in_stride[0][1] = 1;
-    d.in_stride[1][0] = 0;
-    d.in_stride[1][1] = 1;
+    d.out_stride[0] = g->ldc;
+    d.out_stride[1] = 1;
     d.out = g->c;
-    d.in[0] = g->c;
-    d.in[1] = g->bias;
+    if (add) {
+        d.in_stride[0][0] = g->ldc;
+        d.in_stride[0][1] = 1;
+        d.in_stride[1][0] = 0;
+        d.in_stride[1][1] = 1;
+        d.in[0] = g->c;
+        d.in[1] = g->bias;
+    } else {
+        d.in_stride[0][0] = 0;
+        d.in_stride[0][1] = 1;
+        d.in[0] = g->bias;
+    }
     err = cuda_ew_launch(&d, stream->s);
     return err == cudaSuccess ? DIO_OK : cuda_rt_error(be, err, "bias kernel launch");
 }
@@ -130,21 +140,26 @@ dio_status cuda_gemm_run(cuda_backend *be, dio_stream *stream, const cuda_gemm *
 {
     roc_handle h = be->dev[stream->device].blas;
     const char *which = getenv("DIORAMA_GPU_GEMM");
+    const int bias_first = g->bias && g->beta == 0.0f;
+    const float beta = bias_first ? 1.0f : g->beta;
+    dio_status st;
     int s;
     if (!h || (which && strcmp(which, "tiled") == 0) || g->b_dtype != g->dtype || g->M > INT32_MAX ||
-        g->N > INT32_MAX || g->K > INT32_MAX || g->lda > INT32_MAX || g->ldc > INT32_MAX)
+        g->N > INT32_MAX || g->K > INT32_MAX || g->lda > INT32_MAX || g->ldc > INT32_MAX ||
+        (g->bias && g->beta != 0.0f && g->dtype != DIO_DTYPE_F32))
         return run_tiled(be, stream, g);
+    if (bias_first && (st = apply_bias(be, stream, g, 0)) != DIO_OK) return st;
     if ((s = g_roc.set_stream(h, stream->s)) != ROC_SUCCESS)
         return cuda_error(be, DIO_ERR_BACKEND_FAILURE, "matmul: rocblas_set_stream: status %d", s);
     s = g_roc.gemm_ex(h, g->trans_b ? ROC_OP_T : ROC_OP_N, g->trans_a ? ROC_OP_T : ROC_OP_N, (int32_t)g->N,
                       (int32_t)g->M, (int32_t)g->K, &g->alpha, g->b, roc_type(g->dtype),
-                      (int32_t)(g->trans_b ? g->K : g->N), g->a, roc_type(g->dtype), (int32_t)g->lda,
-                      &g->beta, g->c, roc_type(g->dtype), (int32_t)g->ldc, g->c, roc_type(g->dtype),
-                      (int32_t)g->ldc, ROC_F32, 0, 0, 0);
+                      (int32_t)(g->trans_b ? g->K : g->N), g->a, roc_type(g->dtype), (int32_t)g->lda, &beta,
+                      g->c, roc_type(g->dtype), (int32_t)g->ldc, g->c, roc_type(g->dtype), (int32_t)g->ldc,
+                      ROC_F32, 0, 0, 0);
     if (s != ROC_SUCCESS)
         return cuda_error(be, DIO_ERR_BACKEND_FAILURE,
                           "matmul: rocblas_gemm_ex (%s M=%llu N=%llu K=%llu): status %d",
                           dio_dtype_name(g->dtype), (unsigned long long)g->M, (unsigned long long)g->N,
                           (unsigned long long)g->K, s);
-    return g->bias ? add_bias(be, stream, g) : DIO_OK;
+    return g->bias && !bias_first ? apply_bias(be, stream, g, 1) : DIO_OK;
 }
