@@ -14,6 +14,11 @@ int cuda_is_float_activation(int32_t dtype)
     return dtype == DIO_DTYPE_F32 || dtype == DIO_DTYPE_F16 || dtype == DIO_DTYPE_BF16;
 }
 
+int cuda_is_f8(int32_t dtype)
+{
+    return dtype == DIO_DTYPE_F8E4M3 || dtype == DIO_DTYPE_F8E5M2;
+}
+
 const char *cuda_shape_str(const dio_tensor *t, char *buf, size_t n)
 {
     return dio_shape_format(t ? t->ndim : 0, t ? t->shape : NULL, buf, n);

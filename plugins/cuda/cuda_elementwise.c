@@ -150,12 +150,12 @@ dio_status cuda_check_copy(const cuda_backend *be, const dio_op_call *call, int3
     x = call->inputs[0];
     y = call->outputs[0];
     if ((st = check_shape_as(be, "copy", "y", y, "x", x)) != DIO_OK) return st;
-    if (x->dtype != y->dtype && !(cuda_is_float_activation(x->dtype) && cuda_is_float_activation(y->dtype)))
-        return cuda_error(
-            be, DIO_ERR_NOT_SUPPORTED,
-            "copy: converting %s to %s is not implemented on cuda (f32/f16/bf16 conversions and "
-            "same-dtype copies are)",
-            dio_dtype_name(x->dtype), dio_dtype_name(y->dtype));
+    if (x->dtype != y->dtype &&
+        !((cuda_is_float_activation(x->dtype) || cuda_is_f8(x->dtype)) && cuda_is_float_activation(y->dtype)))
+        return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
+                          "copy: converting %s to %s is not implemented on " GPU_NAME
+                          " (f32/f16/bf16 conversions, f8 to those, and same-dtype copies are)",
+                          dio_dtype_name(x->dtype), dio_dtype_name(y->dtype));
     return DIO_OK;
 }
 

@@ -66,6 +66,8 @@ dio_status cuda_check_tensor(const cuda_backend *be, const dio_tensor *t, const 
 dio_status cuda_check_call(const cuda_backend *be, const dio_op_call *call, int min_inputs, int max_inputs,
                            int n_required_inputs, int n_outputs, int32_t device);
 int cuda_is_float_activation(int32_t dtype);
+/* f8e4m3 or f8e5m2: loadable by the kernels (weights, tables, copies to a float dtype), never stored. */
+int cuda_is_f8(int32_t dtype);
 int cuda_same_shape(const dio_tensor *a, const dio_tensor *b);
 const char *cuda_shape_str(const dio_tensor *t, char *buf, size_t n);
 /* INVALID_ARGUMENT when t's element count overflows (or passes 2^62). */

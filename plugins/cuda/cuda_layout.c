@@ -6,9 +6,9 @@
  * strides, concat one copy per input into a slab of y, upsample splits each dim of y into (x index,
  * repeat) with a stride of 0 on the repeat, and patchify/unpatchify are the 8-dim views pairing
  * (T', pt, H', ph, W', pw) with a token's features. Bits move unchanged, so every dtype is taken and y's
- * dtype must be x's. GATHER converts the table's float dtype to y's; its ids are copied to the host and
- * validated there before anything is queued (a wrong id is INVALID_ARGUMENT naming its position, and y is
- * untouched) — ids are a prompt's tokens, a few hundred integers, so the round trip is cheap next to the
+ * dtype must be x's. GATHER converts the table's float dtype (f8 included) to y's; its ids are copied to the
+ * host and validated there before anything is queued (a wrong id is INVALID_ARGUMENT naming its position, and
+ * y is untouched) — ids are a prompt's tokens, a few hundred integers, so the round trip is cheap next to the
  * encoder that follows. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,8 +220,8 @@ dio_status cuda_check_gather(const cuda_backend *be, const dio_op_call *call, in
     table = call->inputs[0];
     ids = call->inputs[1];
     y = call->outputs[0];
-    if (!cuda_is_float_activation(table->dtype))
-        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "gather: table has dtype %s; expected f32, f16 or bf16",
+    if (!cuda_is_float_activation(table->dtype) && !cuda_is_f8(table->dtype))
+        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "gather: table has dtype %s; expected a float dtype",
                           dio_dtype_name(table->dtype));
     if ((st = cuda_check_ndim(be, op, "table", table, 2)) != DIO_OK) return st;
     if (ids->dtype != DIO_DTYPE_I32 && ids->dtype != DIO_DTYPE_I64)

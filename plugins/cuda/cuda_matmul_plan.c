@@ -2,11 +2,11 @@
  * shared by CUDA and HIP; one GEMM is the vendor's (cuda_gemm_run: cuBLASLt in cuda_matmul.c, rocBLAS or
  * our tiled kernel in plugins/hip/hip_matmul.c).
  *
- * Supported: A and C f32, f16 or bf16, B f32, f16 or bf16 whatever A's dtype (ops.h: the bf16 weights of
- * a checkpoint under f32 activations), f32 accumulate (never TF32 or another reduced-precision mode, so
- * nothing is silently approximated), bias of C's dtype, alpha/beta, trans_a, trans_b, 2-D or batched B.
- * Mixed A/B dtypes run our tiled kernel (the GEMM libraries take one input type). Refused with
- * NOT_SUPPORTED: f8 weights, K == 0, row strides a column-major GEMM cannot express.
+ * Supported: A and C f32, f16 or bf16, B f32, f16, bf16, f8e4m3 or f8e5m2 whatever A's dtype (ops.h: the
+ * bf16 weights of a checkpoint under f32 activations; f8 weights with alpha as their scale), f32 accumulate
+ * (never TF32 or another reduced-precision mode, so nothing is silently approximated), bias of C's dtype,
+ * alpha/beta, trans_a, trans_b, 2-D or batched B. Mixed A/B dtypes run our tiled kernel (the GEMM libraries
+ * take one input type). Refused with NOT_SUPPORTED: K == 0, row strides a column-major GEMM cannot express.
  *
  * When B is 2-D and the batch dims of A and C fold into their rows with one stride, the whole call is one
  * GEMM with M = batch · M; otherwise each batch matrix is its own GEMM (correctness first). */
@@ -62,11 +62,10 @@ dio_status cuda_check_matmul(const cuda_backend *be, const dio_op_call *call, in
         return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
                           "matmul: output C has dtype %s but A has %s; they must match",
                           dio_dtype_name(C->dtype), dio_dtype_name(A->dtype));
-    if (!cuda_is_float_activation(B->dtype))
+    if (!cuda_is_float_activation(B->dtype) && !cuda_is_f8(B->dtype))
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
                           "matmul: input B has dtype %s; the " GPU_NAME
-                          " backend takes f32, f16 or bf16 weights "
-                          "(no f8 yet)",
+                          " backend takes f32, f16, bf16 or f8 weights",
                           dio_dtype_name(B->dtype));
     if (bias && bias->dtype != C->dtype)
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,

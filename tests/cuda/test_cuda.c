@@ -4,7 +4,7 @@
  * implemented op runs once against a float64 reference computed here from the ops.h text: add and mul
  * with broadcasting, axpby, clamp (NaN kept), copy of a transposed view with f32 -> bf16 rounding,
  * silu, gelu (erf, tanh), swiglu, copy to f16, matmul (f32: bias, beta, trans_b, batched B; bf16 with
- * bias; f16 trans_b), and supports_op refusing attention with Dv > 512 and f8 weights. Every other op
+ * bias; f16 trans_b), and supports_op refusing attention with Dv > 512 and a copy into f8. Every other op
  * is checked by the conformance suite (tests/conformance) on the same backend.
  * The same test checks the HIP backend (plugins/hip, built from the same sources): pass its name. Run
  * with DIORAMA_GPU_GEMM=tiled, matmul goes through our own tiled kernel instead of cuBLASLt / rocBLAS.
@@ -410,14 +410,16 @@ static void test_matmul(void)
 }
 
 /* supports_op refuses what is not implemented: attention beyond the portable kernel's value head dim
- * (CUDA_ATTN_MAX_DV, 512), f8 weights. */
+ * (CUDA_ATTN_MAX_DV, 512), a copy into f8 (f8 is loaded, never stored); f8 weights are accepted. */
 static void test_refusals(void)
 {
     int64_t sq[4] = {1, 1, 4, 8}, sv[4] = {1, 1, 4, 600}, sa[2] = {4, 8}, sb[2] = {8, 4}, sc[2] = {4, 4};
     dt q = mk(DIO_DTYPE_F32, 4, sq, NULL), v = mk(DIO_DTYPE_F32, 4, sv, NULL),
        a = mk(DIO_DTYPE_F32, 2, sa, NULL);
     dt w8 = mk(DIO_DTYPE_F8E4M3, 2, sb, NULL), c = mk(DIO_DTYPE_F32, 2, sc, NULL);
+    dt w8t = mk(DIO_DTYPE_F8E4M3, 2, sa, NULL);
     const dio_tensor *qkv[3] = {&q.t, &q.t, &v.t}, *mm[2] = {&a.t, &w8.t}, *o1[1] = {&v.t}, *o2[1] = {&c.t};
+    const dio_tensor *cin[1] = {&a.t}, *cout[1] = {&w8t.t};
     dio_op_call call;
     memset(&call, 0, sizeof(call));
     call.struct_size = (uint32_t)sizeof(call);
@@ -432,13 +434,19 @@ static void test_refusals(void)
     call.n_inputs = 2;
     call.inputs = mm;
     call.outputs = o2;
-    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_NOT_SUPPORTED,
-          "f8 matmul weights should be NOT_SUPPORTED");
+    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_OK, "f8 matmul weights should be supported: %s",
+          dio_last_error());
     mm[1] = &a.t; /* A [4,8] as B: K mismatch (8 vs 4) is malformed */
     CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_INVALID_ARGUMENT,
           "matmul K mismatch should be INVALID");
+    call.op = DIO_OP_COPY;
+    call.n_inputs = 1;
+    call.inputs = cin;
+    call.outputs = cout;
+    CHECK(R.iface->supports_op(R.ctx, &call) == DIO_ERR_NOT_SUPPORTED,
+          "a copy to f8 should be NOT_SUPPORTED");
     if (!failures) printf("ok refusals\n");
-    rel(&q), rel(&v), rel(&a), rel(&w8), rel(&c);
+    rel(&q), rel(&v), rel(&a), rel(&w8), rel(&w8t), rel(&c);
 }
 
 int main(int argc, char **argv)
