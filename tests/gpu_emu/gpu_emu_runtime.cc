@@ -373,13 +373,29 @@ extern "C" gpu_emu_error gpu_emu_set_device(int device)
     return gpu_emu_success;
 }
 
+/* Device-allocation fault injection (tests/gpu_emu/device_oom_sweep.sh): DIORAMA_GPU_EMU_FAIL_ALLOC=N
+ * fails the Nth cudaMalloc of the process; DIORAMA_GPU_EMU_REPORT=FILE writes how many there were at exit. */
+static uint64_t g_n_allocs; /* guarded by g_mem_lock */
+
+__attribute__((destructor)) static void report_allocs()
+{
+    const char *path = getenv("DIORAMA_GPU_EMU_REPORT");
+    FILE *f = path && *path ? fopen(path, "w") : NULL;
+    if (!f) return;
+    fprintf(f, "%llu\n", (unsigned long long)g_n_allocs);
+    fclose(f);
+}
+
 extern "C" gpu_emu_error gpu_emu_malloc(void **ptr, size_t size)
 {
     void *p = NULL;
+    const char *fail_at = getenv("DIORAMA_GPU_EMU_FAIL_ALLOC");
     if (!ptr) return set_error(gpu_emu_error_invalid_value);
     *ptr = NULL;
     pthread_mutex_lock(&g_mem_lock);
-    const bool fits = size <= capacity() - g_allocated && g_allocated <= capacity();
+    const uint64_t nth = ++g_n_allocs;
+    const bool injected = fail_at && strtoull(fail_at, NULL, 10) == nth;
+    const bool fits = !injected && size <= capacity() - g_allocated && g_allocated <= capacity();
     if (fits) g_allocated += size;
     pthread_mutex_unlock(&g_mem_lock);
     if (!fits || posix_memalign(&p, 256, kAllocHeader + size) != 0) {
