@@ -1,9 +1,10 @@
-/* CUDA backend — what the files share: the backend context, buffers and streams, call validation and
- * the element-wise launch descriptor.
+/* GPU backends (CUDA, HIP, and the tests' SIMT emulator) — what the files share: the backend context,
+ * buffers and streams, call validation, and one launch descriptor per kernel family.
  *
- * Design: host code is C (cuda_backend.c, cuda_common.c, cuda_elementwise.c, cuda_matmul.c) and checks
- * every call exactly as the op would before anything is queued; device code lives in .cu files, one op
- * family per file, behind plain C entry points (this header is shared by both languages). Every op
+ * Design: host code is C (cuda_backend.c, cuda_common.c, one cuda_<family>.c per op family, the vendor's
+ * GEMM file) and checks every call exactly as the op would before anything is queued; device code lives
+ * in .cu files, one op family per file, behind plain C entry points taking a descriptor by value (this
+ * header is shared by both languages). Every op
  * runs on the stream it is given and on that stream's device; tensors must live on that device. */
 #ifndef DIO_CUDA_INTERNAL_H
 #define DIO_CUDA_INTERNAL_H
