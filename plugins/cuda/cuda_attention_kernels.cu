@@ -20,6 +20,17 @@ namespace
 
 constexpr int BQ = 8, BK = 64, DC = 64, NT = 256;
 
+/* One chunk of a key tile into shared memory: rows j < nk, columns c < dc of src at base + j·row_stride + c,
+ * zeros elsewhere (K for the scores, V for the output, the same staging). */
+__device__ void stage_keys(float (*kv)[DC + 1], const void *src, int32_t dtype, int64_t base,
+                           int64_t row_stride, int nk, int dc)
+{
+    for (int e = threadIdx.x; e < BK * DC; e += NT) {
+        const int j = e / DC, c = e % DC;
+        kv[j][c] = j < nk && c < dc ? dio_gpu::load_f32(src, dtype, base + j * row_stride + c) : 0.0f;
+    }
+}
+
 __global__ void attention_kernel(const cuda_attention_desc d)
 {
     __shared__ float o[BQ][CUDA_ATTN_MAX_DV];
@@ -58,12 +69,7 @@ __global__ void attention_kernel(const cuda_attention_desc d)
                                ? dio_gpu::load_f32(d.q, d.dtype, qb + (q0 + r) * d.q_stride[2] + d0 + c)
                                : 0.0f;
             }
-            for (int e = tid; e < BK * DC; e += NT) {
-                const int j = e / DC, c = e % DC;
-                kv[j][c] = j < nk && c < dc
-                               ? dio_gpu::load_f32(d.k, d.dtype, kb + (k0 + j) * d.k_stride[2] + d0 + c)
-                               : 0.0f;
-            }
+            stage_keys(kv, d.k, d.dtype, kb + k0 * d.k_stride[2] + d0, d.k_stride[2], nk, dc);
             __syncthreads();
             for (int e = tid; e < BQ * BK; e += NT) { /* the same entries as the zeroing loop: no race */
                 const int r = e / BK, j = e % BK;
@@ -105,12 +111,7 @@ __global__ void attention_kernel(const cuda_attention_desc d)
         __syncthreads();
         for (int64_t d0 = 0; d0 < d.Dv; d0 += DC) {
             const int dc = (int)(d.Dv - d0 < DC ? d.Dv - d0 : DC);
-            for (int e = tid; e < BK * DC; e += NT) {
-                const int j = e / DC, c = e % DC;
-                kv[j][c] = j < nk && c < dc
-                               ? dio_gpu::load_f32(d.v, d.dtype, vb + (k0 + j) * d.v_stride[2] + d0 + c)
-                               : 0.0f;
-            }
+            stage_keys(kv, d.v, d.dtype, vb + k0 * d.v_stride[2] + d0, d.v_stride[2], nk, dc);
             __syncthreads();
             for (int e = tid; e < BQ * DC; e += NT) {
                 const int r = e / DC, c = e % DC;

@@ -126,6 +126,31 @@ dio_status cuda_check_dtype_as(const cuda_backend *be, const char *op, const cha
     return DIO_OK;
 }
 
+dio_status cuda_check_shape_as(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t,
+                               const char *ref_name, const dio_tensor *ref)
+{
+    char a[160], b[160];
+    if (!cuda_same_shape(t, ref))
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has shape %s but %s has %s; they must match",
+                          op, what, cuda_shape_str(t, a, sizeof(a)), ref_name,
+                          cuda_shape_str(ref, b, sizeof(b)));
+    return DIO_OK;
+}
+
+dio_status cuda_check_modulation(const cuda_backend *be, const char *op, const char *what,
+                                 const dio_tensor *t, const dio_tensor *x)
+{
+    char a[160], b[160];
+    dio_status st;
+    if ((st = cuda_check_dtype_as(be, op, what, t, "x", x)) != DIO_OK) return st;
+    if (t->ndim != 3 || t->shape[0] != x->shape[0] || t->shape[2] != x->shape[2] || t->shape[1] < 1 ||
+        x->shape[1] % t->shape[1] != 0)
+        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
+                          "%s: %s has shape %s; expected [B, G, C] with G >= 1 dividing L for x %s", op, what,
+                          cuda_shape_str(t, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
+    return DIO_OK;
+}
+
 dio_status cuda_check_float(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t)
 {
     if (!cuda_is_float_activation(t->dtype))

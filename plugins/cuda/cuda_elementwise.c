@@ -15,34 +15,6 @@
 
 /* ---- checks ---- */
 
-static dio_status check_float(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t)
-{
-    if (!cuda_is_float_activation(t->dtype))
-        return cuda_error(be, DIO_ERR_NOT_SUPPORTED, "%s: %s has dtype %s; it must be f32, f16 or bf16", op,
-                          what, dio_dtype_name(t->dtype));
-    return DIO_OK;
-}
-
-static dio_status check_dtype_as(const cuda_backend *be, const char *op, const char *what,
-                                 const dio_tensor *t, const char *ref_name, const dio_tensor *ref)
-{
-    if (t->dtype != ref->dtype)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has dtype %s but %s has %s; they must match",
-                          op, what, dio_dtype_name(t->dtype), ref_name, dio_dtype_name(ref->dtype));
-    return DIO_OK;
-}
-
-static dio_status check_shape_as(const cuda_backend *be, const char *op, const char *what,
-                                 const dio_tensor *t, const char *ref_name, const dio_tensor *ref)
-{
-    char a[160], b[160];
-    if (!cuda_same_shape(t, ref))
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has shape %s but %s has %s; they must match",
-                          op, what, cuda_shape_str(t, a, sizeof(a)), ref_name,
-                          cuda_shape_str(ref, b, sizeof(b)));
-    return DIO_OK;
-}
-
 static dio_status check_broadcast(const cuda_backend *be, const char *op, const char *what,
                                   const dio_tensor *t, const dio_tensor *y)
 {
@@ -68,9 +40,9 @@ static dio_status check_binary(const cuda_backend *be, const dio_op_call *call, 
     a = call->inputs[0];
     b = call->inputs[1];
     y = call->outputs[0];
-    if ((st = check_float(be, op, "y", y)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "a", a, "y", y)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "b", b, "y", y)) != DIO_OK) return st;
+    if ((st = cuda_check_float(be, op, "y", y)) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "a", a, "y", y)) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "b", b, "y", y)) != DIO_OK) return st;
     if ((st = check_broadcast(be, op, "a", a, y)) != DIO_OK) return st;
     return check_broadcast(be, op, "b", b, y);
 }
@@ -81,9 +53,9 @@ static dio_status check_unary(const cuda_backend *be, const dio_op_call *call, i
     const char *op = dio_op_name(call->op);
     dio_status st;
     if ((st = cuda_check_call(be, call, 1, 1, 1, 1, device)) != DIO_OK) return st;
-    if ((st = check_float(be, op, "x", call->inputs[0])) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "y", call->outputs[0], "x", call->inputs[0])) != DIO_OK) return st;
-    return check_shape_as(be, op, "y", call->outputs[0], "x", call->inputs[0]);
+    if ((st = cuda_check_float(be, op, "x", call->inputs[0])) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "y", call->outputs[0], "x", call->inputs[0])) != DIO_OK) return st;
+    return cuda_check_shape_as(be, op, "y", call->outputs[0], "x", call->inputs[0]);
 }
 
 dio_status cuda_check_add(const cuda_backend *be, const dio_op_call *call, int32_t device)
@@ -105,12 +77,12 @@ dio_status cuda_check_axpby(const cuda_backend *be, const dio_op_call *call, int
     x = call->inputs[0];
     z = call->n_inputs > 1 ? call->inputs[1] : NULL;
     y = call->outputs[0];
-    if ((st = check_float(be, op, "x", x)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
-    if ((st = check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_float(be, op, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
     if (z) {
-        if ((st = check_dtype_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
-        if ((st = check_shape_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
+        if ((st = cuda_check_dtype_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
+        if ((st = cuda_check_shape_as(be, op, "z", z, "x", x)) != DIO_OK) return st;
     }
     return DIO_OK;
 }
@@ -135,11 +107,14 @@ dio_status cuda_check_swiglu(const cuda_backend *be, const dio_op_call *call, in
     const char *op = "swiglu";
     dio_status st;
     if ((st = cuda_check_call(be, call, 2, 2, 2, 1, device)) != DIO_OK) return st;
-    if ((st = check_float(be, op, "gate", call->inputs[0])) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "y", call->outputs[0], "gate", call->inputs[0])) != DIO_OK) return st;
-    if ((st = check_shape_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK) return st;
-    return check_shape_as(be, op, "y", call->outputs[0], "gate", call->inputs[0]);
+    if ((st = cuda_check_float(be, op, "gate", call->inputs[0])) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK)
+        return st;
+    if ((st = cuda_check_dtype_as(be, op, "y", call->outputs[0], "gate", call->inputs[0])) != DIO_OK)
+        return st;
+    if ((st = cuda_check_shape_as(be, op, "up", call->inputs[1], "gate", call->inputs[0])) != DIO_OK)
+        return st;
+    return cuda_check_shape_as(be, op, "y", call->outputs[0], "gate", call->inputs[0]);
 }
 
 dio_status cuda_check_copy(const cuda_backend *be, const dio_op_call *call, int32_t device)
@@ -149,7 +124,7 @@ dio_status cuda_check_copy(const cuda_backend *be, const dio_op_call *call, int3
     if ((st = cuda_check_call(be, call, 1, 1, 1, 1, device)) != DIO_OK) return st;
     x = call->inputs[0];
     y = call->outputs[0];
-    if ((st = check_shape_as(be, "copy", "y", y, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_shape_as(be, "copy", "y", y, "x", x)) != DIO_OK) return st;
     if (x->dtype != y->dtype &&
         !((cuda_is_float_activation(x->dtype) || cuda_is_f8(x->dtype)) && cuda_is_float_activation(y->dtype)))
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
@@ -163,28 +138,19 @@ dio_status cuda_check_gated_residual(const cuda_backend *be, const dio_op_call *
 {
     const char *op = "gated_residual";
     const dio_tensor *x, *r, *g, *y;
-    char a[160], b[160];
     dio_status st;
     if ((st = cuda_check_call(be, call, 3, 3, 3, 1, device)) != DIO_OK) return st;
     x = call->inputs[0];
     r = call->inputs[1];
     g = call->inputs[2];
     y = call->outputs[0];
-    if ((st = check_float(be, op, "x", x)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "gate", g, "x", x)) != DIO_OK) return st;
-    if ((st = check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
-    if (x->ndim != 3)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: x has shape %s; expected [B, L, C]", op,
-                          cuda_shape_str(x, a, sizeof(a)));
-    if ((st = check_shape_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
-    if ((st = check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
-    if (g->ndim != 3 || g->shape[0] != x->shape[0] || g->shape[2] != x->shape[2] || g->shape[1] < 1 ||
-        x->shape[1] % g->shape[1] != 0)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
-                          "%s: gate has shape %s; expected [B, G, C] with L %% G == 0 for x %s", op,
-                          cuda_shape_str(g, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
-    return DIO_OK;
+    if ((st = cuda_check_float(be, op, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_ndim(be, op, "x", x, 3)) != DIO_OK) return st;
+    if ((st = cuda_check_shape_as(be, op, "r", r, "x", x)) != DIO_OK) return st;
+    if ((st = cuda_check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
+    return cuda_check_modulation(be, op, "gate", g, x);
 }
 
 /* ---- running ---- */
@@ -201,12 +167,8 @@ static void desc_operand(cuda_ew_desc *d, int slot, const dio_tensor *t, const d
 
 static dio_status ew_launch(cuda_backend *be, dio_stream *stream, const cuda_ew_desc *d)
 {
-    cudaError_t err;
-    if ((err = cudaSetDevice(stream->device)) != cudaSuccess)
-        return cuda_rt_error(be, err, GPU_RT "SetDevice");
-    if ((err = cuda_ew_launch(d, stream->s)) != cudaSuccess)
-        return cuda_rt_error(be, err, "element-wise kernel launch");
-    return DIO_OK;
+    dio_status st = cuda_use_device(be, stream);
+    return st != DIO_OK ? st : cuda_launch_status(be, cuda_ew_launch(d, stream->s), "element-wise");
 }
 
 static dio_status ew_run(cuda_backend *be, dio_stream *stream, int32_t op, const dio_tensor *y,

@@ -76,6 +76,13 @@ dio_status cuda_check_numel(const cuda_backend *be, const char *op, const char *
 /* Activations of one call share a dtype: INVALID_ARGUMENT naming both when t's is not ref's. */
 dio_status cuda_check_dtype_as(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t,
                                const char *ref_name, const dio_tensor *ref);
+/* INVALID_ARGUMENT naming both shapes when t's is not ref's. */
+dio_status cuda_check_shape_as(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t,
+                               const char *ref_name, const dio_tensor *ref);
+/* A modulation tensor (AdaLN shift/scale, the residual gate): x's dtype, [B, G, C] against x [B, L, C]
+ * with G >= 1 dividing L (ops.h's groups rule). */
+dio_status cuda_check_modulation(const cuda_backend *be, const char *op, const char *what,
+                                 const dio_tensor *t, const dio_tensor *x);
 /* NOT_SUPPORTED unless t is f32, f16 or bf16. */
 dio_status cuda_check_float(const cuda_backend *be, const char *op, const char *what, const dio_tensor *t);
 /* INVALID_ARGUMENT unless t has ndim dims. */

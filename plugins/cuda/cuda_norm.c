@@ -18,16 +18,6 @@ static dio_status check_vector(const cuda_backend *be, const char *op, const cha
     return DIO_OK;
 }
 
-static dio_status check_same_shape(const cuda_backend *be, const char *op, const char *what,
-                                   const dio_tensor *t, const dio_tensor *x)
-{
-    char a[160], b[160];
-    if (!cuda_same_shape(t, x))
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: %s has shape %s but x has %s; they must match",
-                          op, what, cuda_shape_str(t, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
-    return DIO_OK;
-}
-
 /* x -> y of x's shape and dtype, x at least 1-dim: the common part of every check here. */
 static dio_status check_row_pair(const cuda_backend *be, const char *op, const dio_tensor *x,
                                  const dio_tensor *y, int min_ndim)
@@ -39,7 +29,7 @@ static dio_status check_row_pair(const cuda_backend *be, const char *op, const d
         return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "%s: x has shape %s; it needs at least %d dims", op,
                           cuda_shape_str(x, a, sizeof(a)), min_ndim);
     if ((st = cuda_check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
-    if ((st = check_same_shape(be, op, "y", y, x)) != DIO_OK) return st;
+    if ((st = cuda_check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
     return cuda_check_numel(be, op, "y", y);
 }
 
@@ -83,21 +73,6 @@ dio_status cuda_check_softmax(const cuda_backend *be, const dio_op_call *call, i
     return check_row_pair(be, "softmax", call->inputs[0], call->outputs[0], 1);
 }
 
-/* t is [B, G, C] against x [B, L, C] with G >= 1 dividing L. */
-static dio_status check_modulation(const cuda_backend *be, const char *op, const char *what,
-                                   const dio_tensor *t, const dio_tensor *x)
-{
-    char a[160], b[160];
-    dio_status st;
-    if ((st = cuda_check_dtype_as(be, op, what, t, "x", x)) != DIO_OK) return st;
-    if (t->ndim != 3 || t->shape[0] != x->shape[0] || t->shape[2] != x->shape[2] || t->shape[1] < 1 ||
-        x->shape[1] % t->shape[1] != 0)
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
-                          "%s: %s has shape %s; expected [B, G, C] with G >= 1 dividing L for x %s", op, what,
-                          cuda_shape_str(t, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
-    return DIO_OK;
-}
-
 dio_status cuda_check_adaln_modulate(const cuda_backend *be, const dio_op_call *call, int32_t device)
 {
     const char *op = "adaln_modulate";
@@ -107,19 +82,9 @@ dio_status cuda_check_adaln_modulate(const cuda_backend *be, const dio_op_call *
     x = call->inputs[0];
     if ((st = cuda_check_float(be, op, "x", x)) != DIO_OK) return st;
     if ((st = cuda_check_ndim(be, op, "x", x, 3)) != DIO_OK) return st;
-    if ((st = check_modulation(be, op, "shift", call->inputs[1], x)) != DIO_OK) return st;
-    if ((st = check_modulation(be, op, "scale", call->inputs[2], x)) != DIO_OK) return st;
+    if ((st = cuda_check_modulation(be, op, "shift", call->inputs[1], x)) != DIO_OK) return st;
+    if ((st = cuda_check_modulation(be, op, "scale", call->inputs[2], x)) != DIO_OK) return st;
     return check_row_pair(be, op, x, call->outputs[0], 3);
-}
-
-static int is_contiguous(const dio_tensor *t)
-{
-    int64_t want = 1;
-    for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] != 1 && t->stride[i] != want) return 0;
-        want *= t->shape[i];
-    }
-    return 1;
 }
 
 dio_status cuda_check_channel_rmsnorm(const cuda_backend *be, const dio_op_call *call, int32_t device)
@@ -139,7 +104,8 @@ dio_status cuda_check_channel_rmsnorm(const cuda_backend *be, const dio_op_call 
         if ((st = cuda_check_dtype_as(be, op, "bias", b, "x", x)) != DIO_OK) return st;
         if ((st = check_vector(be, op, "bias", b, x->shape[1])) != DIO_OK) return st;
     }
-    if (!is_contiguous(x) || !is_contiguous(y) || !is_contiguous(g) || (b && !is_contiguous(b)))
+    if (!dio_tensor_is_contiguous(x) || !dio_tensor_is_contiguous(y) || !dio_tensor_is_contiguous(g) ||
+        (b && !dio_tensor_is_contiguous(b)))
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
                           "%s: ops.h makes every tensor contiguous; a strided view is "
                           "not implemented on " GPU_NAME,

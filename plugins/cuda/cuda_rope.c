@@ -25,9 +25,7 @@ dio_status cuda_check_rope(const cuda_backend *be, const dio_op_call *call, int3
     if ((st = cuda_check_float(be, op, "x", x)) != DIO_OK) return st;
     if ((st = cuda_check_ndim(be, op, "x", x, 4)) != DIO_OK) return st;
     if ((st = cuda_check_dtype_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
-    if (!cuda_same_shape(x, y))
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT, "rope: y has shape %s but x has %s; they must match",
-                          cuda_shape_str(y, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
+    if ((st = cuda_check_shape_as(be, op, "y", y, "x", x)) != DIO_OK) return st;
     if ((st = cuda_check_numel(be, op, "y", y)) != DIO_OK) return st;
     if (cs->dtype != DIO_DTYPE_F32 || sn->dtype != DIO_DTYPE_F32)
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
@@ -38,10 +36,7 @@ dio_status cuda_check_rope(const cuda_backend *be, const dio_op_call *call, int3
         return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
                           "rope: cos has shape %s; expected [L, R] with R even and R <= D for x %s",
                           cuda_shape_str(cs, a, sizeof(a)), cuda_shape_str(x, b, sizeof(b)));
-    if (!cuda_same_shape(sn, cs))
-        return cuda_error(be, DIO_ERR_INVALID_ARGUMENT,
-                          "rope: sin has shape %s but cos has %s; they must match",
-                          cuda_shape_str(sn, a, sizeof(a)), cuda_shape_str(cs, b, sizeof(b)));
+    if ((st = cuda_check_shape_as(be, op, "sin", sn, "cos", cs)) != DIO_OK) return st;
     if (sn->stride[0] != cs->stride[0] || sn->stride[1] != cs->stride[1])
         return cuda_error(be, DIO_ERR_NOT_SUPPORTED,
                           "rope: the cos and sin tables have different strides; "
